@@ -1,0 +1,132 @@
+"""`EsperClient`: configuration, the HTTP connection pool, and the resources."""
+
+from __future__ import annotations
+
+import os
+import types
+import uuid
+from collections.abc import Mapping
+
+import httpx
+
+from ._errors import ValidationError
+from ._resources import Commands, Devices, Groups
+from ._transport import Transport
+from ._validation import parse_uuid
+
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_TIMEOUT", "EsperClient"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=60.0)
+"""Finite everywhere: a hung server never hangs the caller. The pool wait is rarely reached
+because the client's own concurrency limit queues callers before they ask the pool."""
+
+DEFAULT_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+
+_USER_AGENT = "esper-cmds/0.1"
+
+
+class EsperClient:
+    """An async client for one Esper enterprise's Commands V2 API.
+
+    Use it as an async context manager so its connections are closed::
+
+        async with EsperClient(tenant="acme", api_key=KEY, enterprise_id=EID) as client:
+            request = await client.commands.create(command="REBOOT", devices=[device_id])
+            async for status in client.commands.statuses(request.id):
+                print(status.device, status.state)
+
+    Every argument may come from the environment instead: ``ESPER_API_KEY``, ``ESPER_TENANT`` or
+    ``ESPER_BASE_URL``, and ``ESPER_ENTERPRISE_ID``. The API key never appears in a repr, a log
+    line or an exception.
+
+    Args:
+        api_key: The API key (sent as ``Authorization: Bearer <key>``).
+        tenant: Builds ``https://{tenant}-api.esper.cloud/api``.
+        base_url: The API root instead of `tenant`, e.g. a simulator's URL.
+        enterprise_id: The enterprise UUID.
+        timeout: Seconds or an `httpx.Timeout`; the default is finite in every phase.
+        limits: The connection pool's size.
+        transport: Any `httpx.AsyncBaseTransport` (the simulator's in-process one, a respx mock).
+        env: The environment to read (defaults to ``os.environ``), for tests.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        tenant: str | None = None,
+        base_url: str | httpx.URL | None = None,
+        enterprise_id: uuid.UUID | str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        environ = os.environ if env is None else env
+        key = api_key if api_key is not None else environ.get("ESPER_API_KEY")
+        if not key:
+            raise ValidationError("api_key", "is required (argument or ESPER_API_KEY)", None)
+        eid = enterprise_id if enterprise_id is not None else environ.get("ESPER_ENTERPRISE_ID")
+        if eid is None:
+            raise ValidationError(
+                "enterprise_id", "is required (argument or ESPER_ENTERPRISE_ID)", None
+            )
+        self.enterprise_id: uuid.UUID = parse_uuid(eid, "enterprise_id")
+        self.base_url: httpx.URL = _resolve_base_url(tenant, base_url, environ)
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            limits=limits,
+            transport=transport,
+            headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+        self._transport = Transport(http=self._http, base_url=self.base_url, api_key=key)
+        self.commands = Commands(self._transport, self.enterprise_id)
+        """Command requests and their statuses."""
+        self.devices = Devices(self._transport, self.enterprise_id)
+        """The device listing and per-device command history."""
+        self.groups = Groups(self._transport, self.enterprise_id)
+        """The device-group listing."""
+
+    def __repr__(self) -> str:
+        return f"EsperClient(base_url='{self.base_url}', enterprise_id='{self.enterprise_id}')"
+
+    async def __aenter__(self) -> EsperClient:
+        await self._http.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        await self._http.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        """Close the connection pool (``async with`` does this for you)."""
+        await self._http.aclose()
+
+
+def _resolve_base_url(
+    tenant: str | None, base_url: str | httpx.URL | None, environ: Mapping[str, str]
+) -> httpx.URL:
+    if tenant is not None and base_url is not None:
+        raise ValidationError("base_url", "give tenant or base_url, not both", str(base_url))
+    if tenant is None and base_url is None:
+        base_url = environ.get("ESPER_BASE_URL")
+        tenant = None if base_url else environ.get("ESPER_TENANT")
+    if tenant is not None:
+        if not tenant or not all(c.isalnum() or c == "-" for c in tenant):
+            raise ValidationError("tenant", "must be letters, digits and dashes", tenant)
+        return httpx.URL(f"https://{tenant}-api.esper.cloud/api")
+    if not base_url:
+        raise ValidationError(
+            "base_url", "is required (tenant, base_url, ESPER_TENANT or ESPER_BASE_URL)", None
+        )
+    url = httpx.URL(str(base_url))
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValidationError("base_url", "must be an absolute http(s) URL", str(base_url))
+    return url.copy_with(path=url.path.rstrip("/") or "/", query=None, fragment=None)

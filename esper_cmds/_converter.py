@@ -1,0 +1,136 @@
+"""The one place that knows how the API's JSON maps onto the models.
+
+Strictly private: resources and the transport call `structure` and `unstructure`; models
+never see JSON. Rules: ISO-8601 datetimes (``Z`` accepted, aware datetimes written with their
+offset), UUIDs as strings, ``None`` fields left out of what is sent, unknown keys ignored on the
+way in, and an enum value the library does not know kept as its string instead of failing the
+response.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_unstructure_fn
+
+from .models import CommandArgs
+
+__all__ = ["converter", "structure", "unstructure"]
+
+T = TypeVar("T")
+
+_COMMAND_ARG_FIELDS = frozenset(a.name for a in attrs.fields(CommandArgs) if a.name != "extra")
+
+
+def _union_members(tp: Any) -> tuple[Any, ...]:
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        return get_args(tp)
+    return ()
+
+
+def _is_open_enum(tp: Any) -> bool:
+    """``SomeEnum | str`` (optionally ``| None``): an enum the server may extend."""
+    members = _union_members(tp)
+    return str in members and any(isinstance(m, type) and issubclass(m, enum.Enum) for m in members)
+
+
+def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    enum_type = next(
+        m for m in _union_members(tp) if isinstance(m, type) and issubclass(m, enum.Enum)
+    )
+    allows_none = type(None) in _union_members(tp)
+
+    def structure_open_enum(value: Any, _: Any) -> Any:
+        if value is None and allows_none:
+            return None
+        if not isinstance(value, str):
+            msg = f"expected a string for {enum_type.__name__}, got {type(value).__name__}"
+            raise TypeError(msg)
+        try:
+            return enum_type(value)
+        except ValueError:
+            return (
+                value  # a value added to the API after this release: keep it, don't fail the page
+            )
+
+    return structure_open_enum
+
+
+def _structure_datetime(value: Any, _: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        msg = f"expected an ISO-8601 string, got {type(value).__name__}"
+        raise TypeError(msg)
+    return dt.datetime.fromisoformat(value)
+
+
+def _unstructure_datetime(value: dt.datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        msg = f"expected a UUID string, got {type(value).__name__}"
+        raise TypeError(msg)
+    return uuid.UUID(value)
+
+
+def _structure_command_args(value: Any, _: Any) -> CommandArgs:
+    if not isinstance(value, Mapping):
+        msg = f"expected an object for command_args, got {type(value).__name__}"
+        raise TypeError(msg)
+    known = {k: v for k, v in value.items() if k in _COMMAND_ARG_FIELDS}
+    extra = {k: v for k, v in value.items() if k not in _COMMAND_ARG_FIELDS}
+    return CommandArgs(**known, extra=extra)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=False)
+    conv.register_structure_hook(dt.datetime, _structure_datetime)
+    conv.register_unstructure_hook(dt.datetime, _unstructure_datetime)
+    conv.register_structure_hook(uuid.UUID, _structure_uuid)
+    conv.register_unstructure_hook(uuid.UUID, str)
+    conv.register_structure_hook_factory(_is_open_enum, _open_enum_hook)
+    conv.register_structure_hook(CommandArgs, _structure_command_args)
+    # StrEnum members are str subclasses, so the str hook would win without this: send plain str.
+    conv.register_unstructure_hook(enum.StrEnum, lambda member: member.value)
+
+    def unstructure_command_args(args: CommandArgs) -> dict[str, Any]:
+        out = {
+            name: conv.unstructure(getattr(args, name))
+            for name in sorted(_COMMAND_ARG_FIELDS)
+            if getattr(args, name) is not None
+        }
+        out.update(args.extra)
+        return out
+
+    conv.register_unstructure_hook(CommandArgs, unstructure_command_args)
+    # Every other model: leave out fields still at their default (None, empty), as the SDK does.
+    conv.register_unstructure_hook_factory(
+        attrs.has,
+        lambda cls: make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True),
+    )
+    return conv
+
+
+converter = _make_converter()
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build a model (or ``Page[Model]``) from decoded JSON."""
+    return converter.structure(data, cls)
+
+
+def unstructure(value: Any) -> Any:
+    """Turn a model into JSON-ready data, leaving out unset fields."""
+    return converter.unstructure(value)

@@ -1,0 +1,248 @@
+"""Every exception the library raises, in one tree::
+
+    EsperError
+    ├── ValidationError            bad input, refused before anything is sent
+    ├── PaginationError            a link cycle, or a link that leaves the API
+    ├── TransportError             no usable HTTP response
+    │   ├── ConnectionError        could not connect, or the connection broke
+    │   └── TimeoutError           connect, read, write or pool timeout
+    ├── MalformedResponseError     a response that is not the JSON it should be
+    ├── AmbiguousCreateError       a create that may or may not have been stored
+    └── APIStatusError             an error status from Esper
+        ├── BadRequestError        400
+        ├── AuthenticationError    401
+        ├── PermissionDeniedError  403
+        ├── NotFoundError          404
+        ├── ConflictError          409
+        ├── RateLimitError         429, with ``retry_after``
+        └── ServerError            5xx
+
+Each error raised about a request carries ``method`` and ``url``; status errors also carry Esper's
+``message`` and ``errors``. The API key is never part of any of them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "APIStatusError",
+    "AmbiguousCreateError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ConnectionError",
+    "EsperError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "TimeoutError",
+    "TransportError",
+    "ValidationError",
+    "status_error",
+]
+
+
+class EsperError(Exception):
+    """Root of every error this library raises."""
+
+
+class ValidationError(EsperError, ValueError):
+    """Input refused before any request was sent.
+
+    Attributes:
+        field: The argument at fault, e.g. ``"command_args.brightness_value"`` or ``"devices[3]"``.
+        rule: What the value must satisfy, in words.
+        value: The offending value.
+    """
+
+    def __init__(self, field: str, rule: str, value: object = None) -> None:
+        self.field = field
+        self.rule = rule
+        self.value = value
+        super().__init__(f"{field}: {rule} (got {value!r})")
+
+
+class PaginationError(EsperError):
+    """A listing could not be followed safely: a link cycle, or a link outside the API."""
+
+
+class _RequestError(EsperError):
+    """Strictly private: the fields every error about one HTTP request has."""
+
+    def __init__(self, message: str, *, method: str, url: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class TransportError(_RequestError):
+    """No usable response arrived."""
+
+
+class ConnectionError(TransportError):
+    """The connection could not be made, or broke before a full response."""
+
+
+class TimeoutError(TransportError):
+    """A connect, read, write or pool timeout."""
+
+
+class MalformedResponseError(_RequestError):
+    """The response was not what the API sends: bad JSON, the wrong shape, an HTML page.
+
+    Attributes:
+        status_code: The HTTP status of the response.
+        body: Up to 2,000 characters of the body, for diagnosis.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, status_code: int, body: str) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
+        self.body = body
+
+
+class APIStatusError(_RequestError):
+    """Esper answered with an error status.
+
+    Attributes:
+        status_code: The HTTP status.
+        message: Esper's ``message`` (or DRF's ``detail``), if the body had one.
+        errors: Esper's ``errors`` list (or DRF's field errors), if any.
+        body: The decoded JSON body, or the raw text when it was not JSON.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        status_code: int,
+        api_message: str | None = None,
+        errors: Sequence[Any] = (),
+        body: Any = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
+        self.message = api_message
+        self.errors = list(errors)
+        self.body = body
+
+
+class BadRequestError(APIStatusError):
+    """400: Esper refused the request's content."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or invalid."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such enterprise, request or device (or not visible to this key)."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the server's state."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests.
+
+    Attributes:
+        retry_after: Seconds the server asked us to wait, if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: the server failed."""
+
+
+class AmbiguousCreateError(EsperError):
+    """A create whose outcome is unknown: it may have been stored, so it was not resent.
+
+    Raised for a read timeout, a dropped connection, or a 500/502/504 after the body was sent.
+    Reconcile by listing requests for the same command and devices created within
+    ``[started_at, finished_at]`` (the fan-out does this for you).
+
+    Attributes:
+        payload: The exact JSON body that was sent.
+        started_at: When the first attempt began (UTC).
+        finished_at: When the ambiguous attempt ended (UTC).
+        cause: The underlying error.
+    """
+
+    def __init__(
+        self,
+        *,
+        payload: Mapping[str, Any],
+        started_at: dt.datetime,
+        finished_at: dt.datetime,
+        cause: EsperError,
+    ) -> None:
+        super().__init__(
+            f"create may or may not have been stored ({cause}); not resent automatically"
+        )
+        self.payload = payload
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.cause = cause
+
+
+_BY_STATUS: dict[int, builtins.type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def status_error(
+    response: httpx.Response, body: Any, *, retry_after: float | None = None
+) -> APIStatusError:
+    """Build the typed error for an error response whose body is already decoded (or text)."""
+    api_message: str | None = None
+    errors: list[Any] = []
+    if isinstance(body, Mapping):
+        raw_message = body.get("message", body.get("detail"))
+        api_message = None if raw_message is None else str(raw_message)
+        raw_errors = body.get("errors")
+        if isinstance(raw_errors, list):
+            errors = raw_errors
+        elif "message" not in body and "detail" not in body:
+            errors = [body]  # DRF field errors: {"field": ["msg"]}
+    status = response.status_code
+    cls = _BY_STATUS.get(status, ServerError if status >= 500 else APIStatusError)
+    request = response.request
+    text = f"{status} from {request.method} {request.url.path}"
+    if api_message:
+        text += f": {api_message}"
+    kwargs: dict[str, Any] = {
+        "method": request.method,
+        "url": str(request.url),
+        "status_code": status,
+        "api_message": api_message,
+        "errors": errors,
+        "body": body,
+    }
+    if cls is RateLimitError:
+        return RateLimitError(text, retry_after=retry_after, **kwargs)
+    return cls(text, **kwargs)

@@ -1,0 +1,185 @@
+"""`AsyncPager`: every listing, followed lazily, safely and with bounded memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import anyio
+import httpx
+
+from ._errors import PaginationError, ValidationError
+from .models import Page
+
+if TYPE_CHECKING:
+    from ._transport import Transport
+
+__all__ = ["AsyncPager"]
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 1000
+"""The largest ``limit`` the pager asks for; Esper's listings are DRF pages and may cap lower."""
+
+
+class AsyncPager(Generic[T]):
+    """A listing, returned at once by every ``list``-style method; nothing is fetched until used.
+
+    - ``async for item in pager`` yields every item, one page in memory at a time;
+    - ``async for page in pager.pages()`` yields whole `Page` objects;
+    - ``await pager.first_page()`` fetches just the first page;
+    - ``pager.walk_back(page)`` follows ``previous`` links back from any page;
+    - ``await pager.to_list(max_items=N)`` collects at most N items.
+
+    Iteration stops only when a page's ``next`` is null (an empty page with a ``next`` link is
+    followed). A link seen twice raises `PaginationError` instead of looping forever, and every link
+    is re-based onto the client's base URL so credentials never leave for another host.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        url: httpx.URL,
+        page_type: type[Page[T]],
+        *,
+        params: Mapping[str, str] | None = None,
+        page_size: int | None = None,
+    ) -> None:
+        if page_size is not None and not (
+            isinstance(page_size, int) and 1 <= page_size <= MAX_PAGE_SIZE
+        ):
+            raise ValidationError(
+                "page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}", page_size
+            )
+        query = dict(params or {})
+        if page_size is not None:
+            query["limit"] = str(page_size)
+        self._transport = transport
+        self._first_url = url.copy_merge_params(query) if query else url
+        self._page_type = page_type
+
+    def __repr__(self) -> str:
+        return f"AsyncPager({self._first_url.path!r}, query={self._first_url.query.decode()!r})"
+
+    async def first_page(self) -> Page[T]:
+        """Fetch the first page only."""
+        return await self._get(self._first_url)
+
+    async def fetch_page(self, link: str) -> Page[T]:
+        """Fetch the page a ``next`` or ``previous`` link points to (re-based onto the base URL)."""
+        return await self._get(self._transport.rebase_link(link))
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[T]:
+        async for page in self.pages():
+            for item in page.results:
+                yield item
+
+    async def pages(self, *, prefetch: int = 0) -> AsyncIterator[Page[T]]:
+        """Yield every page in order, following ``next`` until it is null.
+
+        Args:
+            prefetch: Fetch up to this many following pages concurrently, computed from the
+                listing's ``count`` and the limit/offset of its ``next`` link. Faster for long
+                listings, at most ``prefetch + 1`` pages held at once; pages are still yielded in
+                order. Only for offset-paged listings that are not changing while they are read
+                (rows inserted meanwhile shift offsets). 0 (the default) reads one page at a time.
+        """
+        if prefetch < 0:
+            raise ValidationError("prefetch", "must be 0 or more", prefetch)
+        page = await self.first_page()
+        seen = {str(self._first_url)}
+        yield page
+        while (link := page.next) is not None:
+            batch = self._prefetch_links(link, page.count, prefetch) if prefetch else []
+            if batch:
+                pages = await self._get_many(batch, seen)
+                for fetched in pages:
+                    yield fetched
+                page = pages[-1]
+                continue
+            url = self._transport.rebase_link(link)
+            _check_cycle(url, seen)
+            page = await self._get(url)
+            yield page
+
+    async def walk_back(self, page: Page[T]) -> AsyncIterator[Page[T]]:
+        """Yield the pages before `page`, nearest first, following ``previous`` until it is null."""
+        seen: set[str] = set()
+        while page.previous is not None:
+            url = self._transport.rebase_link(page.previous)
+            _check_cycle(url, seen)
+            page = await self._get(url)
+            yield page
+
+    async def to_list(self, *, max_items: int) -> list[T]:
+        """Collect at most `max_items` items; the listing may hold more, which are not fetched."""
+        if max_items < 0:
+            raise ValidationError("max_items", "must be 0 or more", max_items)
+        items: list[T] = []
+        if max_items == 0:
+            return items
+        async for page in self.pages():
+            items.extend(page.results[: max_items - len(items)])
+            if len(items) >= max_items:
+                break
+        return items
+
+    async def _get(self, url: httpx.URL) -> Page[T]:
+        return await self._transport.request("GET", url, cast_to=self._page_type)
+
+    def _prefetch_links(self, link: str, count: int, prefetch: int) -> list[httpx.URL]:
+        """The next pages' URLs from the ``next`` link's limit/offset and the listing's count."""
+        url = self._transport.rebase_link(link)
+        try:
+            limit = int(url.params["limit"])
+            offset = int(url.params.get("offset", "0"))
+        except (KeyError, ValueError):
+            return []  # not a limit/offset link: follow it one page at a time
+        if limit <= 0:
+            return []
+        links = []
+        for i in range(prefetch + 1):
+            start = offset + i * limit
+            if start >= count:
+                break
+            links.append(url.copy_set_param("offset", str(start)))
+        return links
+
+    async def _get_many(self, urls: list[httpx.URL], seen: set[str]) -> list[Page[T]]:
+        for url in urls:
+            _check_cycle(url, seen)
+        results: list[Page[T] | None] = [None] * len(urls)
+        failures: list[Exception] = []
+
+        async with anyio.create_task_group() as tg:
+
+            async def fetch(index: int, url: httpx.URL) -> None:
+                try:
+                    results[index] = await self._get(url)
+                except Exception as exc:  # re-raised below as itself, not as an ExceptionGroup
+                    failures.append(exc)
+                    tg.cancel_scope.cancel()
+
+            for index, url in enumerate(urls):
+                tg.start_soon(fetch, index, url)
+        if failures:
+            raise failures[0]
+        pages = [p for p in results if p is not None]
+        # The server's own last page decides where the listing ends, not our arithmetic.
+        for i, fetched in enumerate(pages):
+            if fetched.next is None:
+                return pages[: i + 1]
+        return pages
+
+
+def _check_cycle(url: httpx.URL, seen: set[str]) -> None:
+    key = str(url)
+    if key in seen:
+        msg = f"pagination link cycle: {url.path}?{url.query.decode()} was already visited"
+        raise PaginationError(msg)
+    seen.add(key)

@@ -1,0 +1,43 @@
+"""What every resource shares: the transport and the enterprise's URL prefixes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from .._transport import Transport
+
+__all__ = ["Resource", "query"]
+
+
+class Resource:
+    """Strictly private base of the resources."""
+
+    def __init__(self, transport: Transport, enterprise_id: uuid.UUID) -> None:
+        self._transport = transport
+        self._enterprise_id = enterprise_id
+
+    def _v0(self, path: str) -> httpx.URL:
+        """A Commands V2 URL: ``/v0/enterprise/{eid}`` + `path`."""
+        return self._transport.url_for(f"/v0/enterprise/{self._enterprise_id}{path}")
+
+    def _v1(self, path: str) -> httpx.URL:
+        """A device/group URL, which has no version prefix: ``/enterprise/{eid}`` + `path`."""
+        return self._transport.url_for(f"/enterprise/{self._enterprise_id}{path}")
+
+
+def query(params: Mapping[str, object | None]) -> dict[str, str]:
+    """Query parameters with unset ones dropped and values as the API spells them."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = str(value)
+    return out

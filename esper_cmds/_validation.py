@@ -1,0 +1,346 @@
+"""Checks every create before anything is sent, and builds the body that is sent.
+
+Strictly private. The rules are the ones Esper's docs page states for each command; an error names
+the field and the rule, so a bad run is refused whole instead of failing device by device.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from ._converter import unstructure
+from ._errors import ValidationError
+from .models import Command, CommandArgs, CommandType, DeviceType, Schedule, ScheduleArgs
+
+__all__ = [
+    "MAX_DEVICES_PER_REQUEST",
+    "MAX_GROUPS_PER_REQUEST",
+    "build_create_payload",
+    "parse_command",
+    "parse_enum",
+    "parse_uuid",
+    "parse_uuids",
+    "validate_command_args",
+]
+
+MAX_DEVICES_PER_REQUEST = 1000
+MAX_GROUPS_PER_REQUEST = 500
+
+_Check = Callable[[str, Any], None]
+_E = TypeVar("_E", Command, CommandType, DeviceType, Schedule)
+
+
+def parse_uuid(value: object, field: str) -> uuid.UUID:
+    """A UUID from a `uuid.UUID` or its string form, or a `ValidationError` naming `field`."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise ValidationError(field, "must be a UUID like 5b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a5b", value)
+
+
+def parse_uuids(values: Iterable[object] | None, field: str) -> list[uuid.UUID]:
+    """Parse each id, refusing a bare string (it would be iterated character by character)."""
+    if values is None:
+        return []
+    if isinstance(values, str | bytes | uuid.UUID):
+        raise ValidationError(field, "must be a list of UUIDs, not a single value", values)
+    return [parse_uuid(v, f"{field}[{i}]") for i, v in enumerate(values)]
+
+
+def parse_enum(value: object, enum_type: type[_E], field: str) -> _E:
+    """An enum member from itself or its string, or a `ValidationError` listing the choices."""
+    try:
+        return enum_type(value)  # type: ignore[arg-type]  # a wrong type is refused just below
+    except ValueError:
+        choices = ", ".join(m.value for m in enum_type)
+        raise ValidationError(field, f"must be one of {choices}", value) from None
+
+
+def parse_command(value: object) -> Command:
+    """The command as a `Command` member (given as a member or its string)."""
+    return parse_enum(value, Command, "command")
+
+
+# -- per-argument checks -------------------------------------------------------------------------
+
+
+def _text(field: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field, "must be a non-empty string", value)
+
+
+def _flag(field: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(field, "must be a boolean (true or false)", value)
+
+
+def _integer(low: int, high: int, *also: int) -> _Check:
+    def check(field: str, value: Any) -> None:
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if not is_int or not (low <= value <= high or value in also):
+            extra = "".join(f" or {v}" for v in also)
+            raise ValidationError(field, f"must be an integer from {low} to {high}{extra}", value)
+
+    return check
+
+
+def _choice(*allowed: str) -> _Check:
+    def check(field: str, value: Any) -> None:
+        if value not in allowed:
+            raise ValidationError(field, f"must be one of {', '.join(allowed)}", value)
+
+    return check
+
+
+def _present(field: str, value: Any) -> None:
+    if value is None or value == {} or value == []:
+        raise ValidationError(field, "is required and must not be empty", value)
+
+
+def _ip_address(field: str, value: Any) -> None:
+    _text(field, value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValidationError(field, "must be an IP address", value) from None
+
+
+_LOCALE = re.compile(r"[a-z]{2}(_[A-Z][a-z]{3})?_[A-Z]{2}")
+
+
+def _locale(field: str, value: Any) -> None:
+    if not isinstance(value, str) or not _LOCALE.fullmatch(value):
+        raise ValidationError(field, "must be a locale like en_US or zh_Hans_CN", value)
+
+
+_GRANT_STATES = _choice(
+    "PERMISSION_GRANT_STATE_DEFAULT",
+    "PERMISSION_GRANT_STATE_DENIED",
+    "PERMISSION_GRANT_STATE_GRANTED",
+)
+
+# command -> (required arguments, optional arguments), each with its check.
+_RULES: dict[Command, tuple[dict[str, _Check], dict[str, _Check]]] = {
+    Command.ADD_TO_WHITELIST: ({"package_name": _text}, {}),
+    Command.CLEAR_APP_DATA: ({"package_name": _text}, {}),
+    Command.REMOVE_FROM_WHITELIST: ({"package_name": _text}, {}),
+    Command.SET_KIOSK_APP: ({"package_name": _text}, {}),
+    Command.UNINSTALL: ({"package_name": _text}, {}),
+    Command.ADD_WIFI_AP: ({"wifi_access_points": _present}, {}),
+    Command.REMOVE_WIFI_AP: ({"wifi_access_points": _present}, {}),
+    Command.INSTALL: ({"app_version": _text}, {}),
+    Command.SET_APP_PERMISSION: (
+        {"package_name": _text, "grant_state": _GRANT_STATES, "permission": _text},
+        {},
+    ),
+    Command.SET_APP_STATE: (
+        {"package_name": _text, "app_state": _choice("SHOW", "HIDE", "DISABLE")},
+        {},
+    ),
+    Command.SET_APP_NOTIFICATIONS: (
+        {"package_name": _text, "app_notifications_state": _choice("ENABLED", "DISABLED")},
+        {},
+    ),
+    Command.SET_BLUETOOTH_STATE: ({"bluetooth_state": _flag}, {}),
+    Command.SET_WIFI_STATE: ({"wifi_state": _flag}, {}),
+    Command.USE_ONLY_SAVED_WIFI_AP: ({"use_only_saved_ap": _flag}, {}),
+    Command.SET_BRIGHTNESS_SCALE: ({"brightness_value": _integer(1, 100)}, {}),
+    Command.SET_DEVICE_LOCKDOWN_STATE: (
+        {"state": _choice("LOCKED", "UNLOCKED"), "message": _text},
+        {},
+    ),
+    Command.SET_GPS_STATE: ({"gps_state": _integer(0, 4)}, {}),
+    Command.SET_ROTATION_STATE: ({"rotate_state": _integer(0, 2)}, {}),
+    Command.SET_SCREEN_OFF_TIMEOUT: ({"screen_off_timeout": _integer(5000, 1_800_000, -1)}, {}),
+    Command.SET_STREAM_VOLUME: ({"stream": _integer(0, 3), "volume_level": _integer(0, 100)}, {}),
+    Command.SET_NEW_POLICY: ({"policy_url": _text}, {}),
+    Command.SET_TIMEZONE: ({"timezone_string": _text}, {}),
+    Command.RESET_LOCKSCREEN_PASSWORD: ({"new_lockscreen_password": _text}, {}),
+    Command.CAPTURE_SCREENSHOT: ({}, {"tag": _text}),
+    Command.NOTIFY_DEVICE: ({"title": _text, "message": _text}, {"url": _text}),
+    Command.SET_DEVICE_LANGUAGE: ({"locale": _locale}, {}),
+    Command.SET_STATIC_IP: (
+        {
+            "interface": _text,
+            "dhcp_enabled": _flag,
+            "static_ip": _ip_address,
+            "primary_dns": _ip_address,
+            "subnet_mask": _ip_address,
+            "gateway": _ip_address,
+        },
+        {"secondary_dns": _ip_address},
+    ),
+}
+
+
+def validate_command_args(command: Command, args: Mapping[str, Any]) -> None:
+    """Check `args` against what `command` requires; raise `ValidationError` on the first fault.
+
+    Commands without documented arguments accept any (Esper ignores what it does not use).
+    """
+    required, optional = _RULES.get(command, ({}, {}))
+    for name, check in required.items():
+        if name not in args or args[name] is None:
+            raise ValidationError(f"command_args.{name}", f"is required by {command.value}", None)
+        check(f"command_args.{name}", args[name])
+    for name, check in optional.items():
+        if args.get(name) is not None:
+            check(f"command_args.{name}", args[name])
+
+
+def _args_dict(command_args: CommandArgs | Mapping[str, Any] | None) -> dict[str, Any]:
+    if command_args is None:
+        return {}
+    if isinstance(command_args, CommandArgs):
+        result: dict[str, Any] = unstructure(command_args)
+        return result
+    if not isinstance(command_args, Mapping):
+        raise ValidationError("command_args", "must be a CommandArgs or a mapping", command_args)
+    for key in command_args:
+        if not isinstance(key, str):
+            raise ValidationError("command_args", "keys must be strings", key)
+    return dict(command_args)
+
+
+_TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
+
+
+def _schedule_args_dict(
+    schedule: Schedule, schedule_args: ScheduleArgs | Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    if schedule_args is None:
+        if schedule is not Schedule.IMMEDIATE:
+            raise ValidationError(
+                "schedule_args", f"is required by the {schedule.value} schedule", None
+            )
+        return None
+    if isinstance(schedule_args, Mapping):
+        try:
+            schedule_args = ScheduleArgs(**schedule_args)
+        except TypeError as exc:
+            raise ValidationError("schedule_args", f"unknown key ({exc})", schedule_args) from None
+    if not isinstance(schedule_args, ScheduleArgs):
+        raise ValidationError("schedule_args", "must be a ScheduleArgs or a mapping", schedule_args)
+    for name in ("start_datetime", "end_datetime"):
+        value = getattr(schedule_args, name)
+        if value is None:
+            if schedule is not Schedule.IMMEDIATE:
+                raise ValidationError(
+                    f"schedule_args.{name}", f"is required by the {schedule.value} schedule", None
+                )
+            continue
+        if not isinstance(value, dt.datetime):
+            raise ValidationError(f"schedule_args.{name}", "must be a datetime", value)
+        if value.tzinfo is None:
+            raise ValidationError(
+                f"schedule_args.{name}", "must be timezone-aware (a naive time is ambiguous)", value
+            )
+    start, end = schedule_args.start_datetime, schedule_args.end_datetime
+    if start is not None and end is not None and end <= start:
+        raise ValidationError("schedule_args.end_datetime", "must be after start_datetime", end)
+    for name in ("window_start_time", "window_end_time"):
+        value = getattr(schedule_args, name)
+        if value is not None and (not isinstance(value, str) or not _TIME_OF_DAY.fullmatch(value)):
+            raise ValidationError(
+                f"schedule_args.{name}", "must be a time of day HH:MM[:SS]", value
+            )
+    result: dict[str, Any] = unstructure(schedule_args)
+    return result
+
+
+def infer_command_type(
+    command_type: CommandType | str | None, devices: list[uuid.UUID], groups: list[uuid.UUID]
+) -> CommandType:
+    """The command type: as given (checked against the targets) or implied by them."""
+    if command_type is None:
+        if devices and groups:
+            raise ValidationError(
+                "groups",
+                "cannot be combined with devices in one request (pass one or the other)",
+                None,
+            )
+        if groups:
+            return CommandType.GROUP
+        if devices:
+            return CommandType.DEVICE
+        raise ValidationError("devices", "at least one device or group is required", [])
+    kind = parse_enum(command_type, CommandType, "command_type")
+    if kind is CommandType.GROUP:
+        if not groups:
+            raise ValidationError("groups", "GROUP requests need at least one group", [])
+        if devices:
+            raise ValidationError("devices", "must be empty for a GROUP request", None)
+    else:
+        if not devices:
+            raise ValidationError("devices", f"{kind.value} requests need at least one device", [])
+        if groups:
+            raise ValidationError("groups", f"must be empty for a {kind.value} request", None)
+    return kind
+
+
+def _no_duplicates(ids: list[uuid.UUID], field: str) -> None:
+    seen: dict[uuid.UUID, int] = {}
+    for i, value in enumerate(ids):
+        if value in seen:
+            raise ValidationError(f"{field}[{i}]", f"duplicates {field}[{seen[value]}]", str(value))
+        seen[value] = i
+
+
+def build_create_payload(
+    *,
+    command: Command | str,
+    devices: Iterable[uuid.UUID | str] | None = None,
+    groups: Iterable[uuid.UUID | str] | None = None,
+    command_type: CommandType | str | None = None,
+    device_type: DeviceType | str = DeviceType.ACTIVE,
+    command_args: CommandArgs | Mapping[str, Any] | None = None,
+    schedule: Schedule | str = Schedule.IMMEDIATE,
+    schedule_args: ScheduleArgs | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate a create and return the exact JSON body to send."""
+    parsed_command = parse_command(command)
+    device_ids = parse_uuids(devices, "devices")
+    group_ids = parse_uuids(groups, "groups")
+    if len(device_ids) > MAX_DEVICES_PER_REQUEST:
+        raise ValidationError(
+            "devices",
+            f"at most {MAX_DEVICES_PER_REQUEST} per request (use fan_out for more)",
+            len(device_ids),
+        )
+    if len(group_ids) > MAX_GROUPS_PER_REQUEST:
+        raise ValidationError(
+            "groups",
+            f"at most {MAX_GROUPS_PER_REQUEST} per request (use fan_out for more)",
+            len(group_ids),
+        )
+    _no_duplicates(device_ids, "devices")
+    _no_duplicates(group_ids, "groups")
+    kind = infer_command_type(command_type, device_ids, group_ids)
+    parsed_device_type = parse_enum(device_type, DeviceType, "device_type")
+    parsed_schedule = parse_enum(schedule, Schedule, "schedule")
+    args = _args_dict(command_args)
+    validate_command_args(parsed_command, args)
+    payload: dict[str, Any] = {
+        "command_type": kind.value,
+        "device_type": parsed_device_type.value,
+        "command": parsed_command.value,
+        "command_args": args,
+        "schedule": parsed_schedule.value,
+    }
+    if device_ids:
+        payload["devices"] = [str(d) for d in device_ids]
+    if group_ids:
+        payload["groups"] = [str(g) for g in group_ids]
+    sched = _schedule_args_dict(parsed_schedule, schedule_args)
+    if sched is not None:
+        payload["schedule_args"] = sched
+    return payload

@@ -1,0 +1,24 @@
+"""The data types of the API: frozen attrs classes and string enums."""
+
+from ._commands import CommandArgs, CommandRequest, CommandStatus, ScheduleArgs, StateTotal
+from ._devices import Device, DeviceGroup
+from ._enums import Command, CommandState, CommandType, DeviceType, Schedule, TimeType, is_terminal
+from ._page import Page
+
+__all__ = [
+    "Command",
+    "CommandArgs",
+    "CommandRequest",
+    "CommandState",
+    "CommandStatus",
+    "CommandType",
+    "Device",
+    "DeviceGroup",
+    "DeviceType",
+    "Page",
+    "Schedule",
+    "ScheduleArgs",
+    "StateTotal",
+    "TimeType",
+    "is_terminal",
+]
