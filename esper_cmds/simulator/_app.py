@@ -1,0 +1,252 @@
+"""The Starlette application: Esper's endpoints and the simulator's admin endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ._clock import ManualClock
+from ._faults import FaultPlan
+from ._gate import Gate, GateSettings
+from ._pagination import page, parse_window
+from ._validation import ValidationFailed, validate_create
+from ._wire import (
+    dumps,
+    error_body,
+    render_device,
+    render_group,
+    render_request,
+    render_status,
+)
+
+if TYPE_CHECKING:
+    from ._simulator import Simulator
+
+__all__ = ["build_app"]
+
+
+def _json(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(status: int, message: str, errors: list[str] | None = None) -> Response:
+    return _json(error_body(status, message, errors), status)
+
+
+def _not_found() -> Response:
+    return _error(404, "Not found.")
+
+
+def _api_base(request: Request) -> str:
+    # Links are absolute and built from the host the client used, as DRF's are.
+    return str(request.base_url).rstrip("/") + "/api"
+
+
+def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
+    """The ASGI app serving `sim` (the gate handles auth, limits and faults before these run)."""
+    eid = sim.enterprise_id
+
+    async def commands(request: Request) -> Response:
+        if request.method == "POST":
+            return await create(request)
+        return list_requests(request)
+
+    async def create(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"null")
+        except ValueError:
+            return _error(400, "body: malformed JSON")
+        with sim._lock:
+            try:
+                valid = validate_create(
+                    body, known_devices=sim._fleet.by_id, known_groups=sim._fleet.group_by_id
+                )
+            except ValidationFailed as exc:
+                return _error(400, exc.errors[0], exc.errors)
+            now = sim.clock.time()
+            req = sim._store.create(valid, now=now)
+            sim._accounting.created(valid.command, req.row_devices)
+            data = render_request(req, eid, sim._lifecycle.totals(req, now))
+        return _json(data, 201)
+
+    def list_requests(request: Request) -> Response:
+        window = parse_window(request.query_params, max_limit=sim.max_page_size)
+        with sim._lock:
+            now = sim.clock.time()
+            found = sim._store.filter_requests(dict(request.query_params))
+            chunk = found[window.offset : window.offset + window.limit]
+            results = [render_request(r, eid, sim._lifecycle.totals(r, now)) for r in chunk]
+        return _json(page(str(request.url), window, len(found), results))
+
+    async def statuses(request: Request) -> Response:
+        window = parse_window(request.query_params, max_limit=sim.max_page_size)
+        query = request.query_params
+        with sim._lock:
+            req = sim._store.by_id.get(request.path_params["request_id"])
+            if req is None:
+                return _not_found()
+            now = sim.clock.time()
+            rows = sim._store.rows(
+                req, device=query.get("device") or None, state=query.get("state") or None, now=now
+            )
+            lifecycle = sim._lifecycle
+            results = []
+            for row in rows[window.offset : window.offset + window.limit]:
+                state, updated = lifecycle.row_state(req, row, now)
+                results.append(render_status(req, row, state, updated))
+        return _json(page(str(request.url), window, len(rows), results))
+
+    async def history(request: Request) -> Response:
+        window = parse_window(request.query_params, max_limit=sim.max_page_size)
+        device_id = request.path_params["device_id"]
+        wanted = request.query_params.get("state") or None
+        if device_id not in sim._fleet.by_id:
+            return _not_found()
+        with sim._lock:
+            now = sim.clock.time()
+            lifecycle = sim._lifecycle
+            entries = []
+            # Newest first; each per-device command's state is computed once.
+            for req, row in reversed(sim._store.history.get(device_id, [])):
+                state, updated = lifecycle.row_state(req, row, now)
+                if wanted is None or state == wanted:
+                    entries.append((req, row, state, updated))
+            chunk = entries[window.offset : window.offset + window.limit]
+            results = [
+                render_status(req, row, state, updated) for req, row, state, updated in chunk
+            ]
+        return _json(page(str(request.url), window, len(entries), results))
+
+    async def devices(request: Request) -> Response:
+        window = parse_window(request.query_params, max_limit=sim.max_page_size)
+        query = request.query_params
+        fleet = sim._fleet
+        found = fleet.devices
+        if group := query.get("group"):
+            found = [d for d in found if d.group_id == group]
+        if name := query.get("name"):
+            found = [d for d in found if d.name == name]
+        if search := query.get("search"):
+            needle = search.lower()
+            found = [
+                d
+                for d in found
+                if needle in d.name.lower() or needle in d.imei or needle in d.serial.lower()
+            ]
+        base = _api_base(request)
+        with sim._lock:
+            now = sim.clock.time()
+            results = [
+                render_device(
+                    d,
+                    base=base,
+                    enterprise_id=eid,
+                    online=fleet.online_at(d.index, now),
+                    created=sim._created,
+                )
+                for d in found[window.offset : window.offset + window.limit]
+            ]
+        return _json(page(str(request.url), window, len(found), results))
+
+    async def groups(request: Request) -> Response:
+        window = parse_window(request.query_params, max_limit=sim.max_page_size)
+        found = sim._fleet.groups
+        if name := request.query_params.get("name"):
+            found = [g for g in found if g.name == name]
+        base = _api_base(request)
+        results = [
+            render_group(g, base=base, enterprise_id=eid, created=sim._created)
+            for g in found[window.offset : window.offset + window.limit]
+        ]
+        return _json(page(str(request.url), window, len(found), results))
+
+    # -- admin: never used by the client library, no auth ----------------------------------------
+
+    async def admin_stats(request: Request) -> Response:
+        return _json(sim.stats.to_json())
+
+    async def admin_reset_stats(request: Request) -> Response:
+        sim.reset_stats()
+        return _json({"ok": True})
+
+    async def admin_advance(request: Request) -> Response:
+        data = await _admin_body(request)
+        clock = sim.clock
+        if not isinstance(clock, ManualClock):
+            return _error(409, "the simulator's clock is not a ManualClock")
+        seconds = data.get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            return _error(400, "seconds: must be a number >= 0")
+        clock.advance(float(seconds))
+        return _json({"now": clock.now().isoformat().replace("+00:00", "Z")})
+
+    async def admin_faults(request: Request) -> Response:
+        data = await _admin_body(request)
+        try:
+            plan = FaultPlan.from_json(data)
+        except (ValueError, TypeError, KeyError) as exc:
+            return _error(400, f"invalid fault plan: {exc}")
+        sim.faults = plan
+        return _json({"ok": True})
+
+    async def admin_online(request: Request) -> Response:
+        data = await _admin_body(request)
+        device_id = request.path_params["device_id"]
+        if device_id not in sim._fleet.by_id or not isinstance(data.get("online"), bool):
+            return _error(400, 'need a known device id and {"online": true|false}')
+        sim.set_online(device_id, data["online"])
+        return _json({"device": device_id, "online": data["online"]})
+
+    async def admin_cancel(request: Request) -> Response:
+        try:
+            sim.cancel_request(request.path_params["request_id"])
+        except KeyError:
+            return _not_found()
+        return _json({"ok": True})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        return _error(status, "Not found." if status == 404 else "Method not allowed.")
+
+    admin: list[BaseRoute] = []
+    for prefix in ("/__sim__", "/api/__sim__"):
+        admin += [
+            Route(f"{prefix}/stats", admin_stats, methods=["GET"]),
+            Route(f"{prefix}/reset-stats", admin_reset_stats, methods=["POST"]),
+            Route(f"{prefix}/clock/advance", admin_advance, methods=["POST"]),
+            Route(f"{prefix}/faults", admin_faults, methods=["POST"]),
+            Route(f"{prefix}/devices/{{device_id}}/online", admin_online, methods=["POST"]),
+            Route(f"{prefix}/requests/{{request_id}}/cancel", admin_cancel, methods=["POST"]),
+        ]
+    routes: list[BaseRoute] = [
+        Route("/api/v0/enterprise/{eid}/command/", commands, methods=["GET", "POST"]),
+        Route("/api/v0/enterprise/{eid}/command/{request_id}/status/", statuses, methods=["GET"]),
+        Route(
+            "/api/v0/enterprise/{eid}/device/{device_id}/command-history/",
+            history,
+            methods=["GET"],
+        ),
+        Route("/api/enterprise/{eid}/device/", devices, methods=["GET"]),
+        Route("/api/enterprise/{eid}/devicegroup/", groups, methods=["GET"]),
+        *admin,
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(Gate, settings=gate)],
+        exception_handlers={404: not_found, 405: not_found},
+    )
+
+
+async def _admin_body(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,218 @@
+"""The ASGI middleware every API call passes: accounting, latency, auth, rate limit and faults.
+
+It sits inside Starlette's error middleware, so a dropped connection (raised after the response
+has started) is never turned into a tidy 500.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._faults import FaultKind, FaultPlan
+from ._ratelimit import RateLimiter
+from ._stats import Accounting
+from ._wire import dumps, error_body
+
+__all__ = ["ConnectionDropped", "Gate", "GateSettings", "classify"]
+
+_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"^/api/v0/enterprise/([^/]+)/command/$"), "create"),
+    ("GET", re.compile(r"^/api/v0/enterprise/([^/]+)/command/$"), "list"),
+    ("GET", re.compile(r"^/api/v0/enterprise/([^/]+)/command/[^/]+/status/$"), "statuses"),
+    ("GET", re.compile(r"^/api/v0/enterprise/([^/]+)/device/[^/]+/command-history/$"), "history"),
+    ("GET", re.compile(r"^/api/enterprise/([^/]+)/device/$"), "devices"),
+    ("GET", re.compile(r"^/api/enterprise/([^/]+)/devicegroup/$"), "groups"),
+]
+
+_HTML = {
+    FaultKind.HTML_502: (
+        502,
+        b"<html><head><title>502 Bad Gateway</title></head><body>"
+        b"<center><h1>502 Bad Gateway</h1></center></body></html>",
+    ),
+    FaultKind.HTML_503: (
+        503,
+        b"<html><head><title>503 Service Temporarily Unavailable</title>"
+        b"</head><body><center><h1>503 Service Temporarily Unavailable"
+        b"</h1></center></body></html>",
+    ),
+}
+
+
+class ConnectionDropped(Exception):
+    """Raised by the app after a partial response to make the connection drop."""
+
+
+def classify(method: str, path: str) -> tuple[str, str] | None:
+    """(endpoint name, enterprise id in the path) for an API call, None for anything else."""
+    for route_method, pattern, name in _ROUTES:
+        if method == route_method and (match := pattern.match(path)):
+            return name, match.group(1)
+    return None
+
+
+class GateSettings:
+    """The gate's live configuration (read on every call, so it can change mid-run)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        enterprise_id: str,
+        accounting: Accounting,
+        faults: Callable[[], FaultPlan | None],
+        rate_limiter: RateLimiter | None,
+        latency: float,
+        latency_jitter: float,
+        seed: int,
+    ) -> None:
+        self.api_key = api_key
+        self.enterprise_id = enterprise_id
+        self.accounting = accounting
+        self.faults = faults
+        self.rate_limiter = rate_limiter
+        self.latency = latency
+        self.latency_jitter = latency_jitter
+        self.rng = random.Random(f"esper-sim-latency:{seed}")
+
+
+async def _send_json(
+    send: Send, status: int, data: object, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = dumps(data)
+    await _send_raw(send, status, body, b"application/json", headers)
+
+
+async def _send_raw(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Gate:
+    """Pure ASGI middleware; see the module docstring."""
+
+    def __init__(self, app: ASGIApp, settings: GateSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = classify(scope["method"], scope["path"])
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        name, enterprise_id = route
+        cfg = self.settings
+        acct = cfg.accounting
+        acct.call(name)
+        if cfg.latency or cfg.latency_jitter:
+            await anyio.sleep(cfg.latency + cfg.rng.uniform(0.0, cfg.latency_jitter))
+
+        authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or token.strip() != cfg.api_key:
+            message = "Authentication credentials were not provided or are invalid."
+            await _send_json(send, 401, error_body(401, message), [])
+            return
+        if enterprise_id != cfg.enterprise_id:
+            await _send_json(send, 404, error_body(404, "Not found."), [])
+            return
+        if cfg.rate_limiter is not None:
+            wait = cfg.rate_limiter.acquire(token.strip())
+            if wait is not None:
+                acct.throttle()
+                await self._throttled(send, wait)
+                return
+
+        plan = cfg.faults()
+        fault = plan.pick(name) if plan is not None else None
+        if fault is None or fault.kind is None:
+            await self.app(scope, receive, send)
+            return
+        kind = fault.kind
+        acct.fault(kind.value)
+        if kind is FaultKind.LATENCY:
+            await anyio.sleep(fault.seconds)
+            await self.app(scope, receive, send)
+            return
+        if kind is FaultKind.ERROR_BEFORE_STORE:
+            await _send_json(send, 500, error_body(500, "Internal server error"), [])
+            return
+        if kind in _HTML:
+            status, page = _HTML[kind]
+            await _send_raw(send, status, page, b"text/html")
+            return
+        if kind is FaultKind.THROTTLE:
+            acct.throttle()
+            await self._throttled(send, max(1, math.ceil(fault.seconds)))
+            return
+
+        # The remaining kinds let the call take effect first, then spoil the answer.
+        start, body = await self._run_buffered(scope, receive)
+        if kind is FaultKind.ERROR_AFTER_STORE:
+            await _send_json(send, 500, error_body(500, "Internal server error"), [])
+        elif kind is FaultKind.DROP_AFTER_STORE:
+            await send(_with_length(start, len(body)))
+            await send(
+                {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+            )
+            raise ConnectionDropped("simulated connection drop after the call took effect")
+        elif kind is FaultKind.MALFORMED_JSON:
+            broken = body[: max(1, len(body) // 2)] if len(body) > 2 else b'{"'
+            await send(_with_length(start, len(broken)))
+            await send({"type": "http.response.body", "body": broken})
+        elif kind is FaultKind.SLOW:
+            await anyio.sleep(fault.seconds)
+            await send(_with_length(start, len(body)))
+            await send({"type": "http.response.body", "body": body})
+
+    async def _throttled(self, send: Send, wait: int) -> None:
+        message = f"Request was throttled. Expected available in {wait} seconds."
+        await _send_json(
+            send, 429, error_body(429, message), [(b"retry-after", str(wait).encode())]
+        )
+
+    async def _run_buffered(self, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        return start, b"".join(chunks)
+
+
+def _with_length(start: Message, length: int) -> dict[str, Any]:
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(length).encode()))
+    return {"type": "http.response.start", "status": start.get("status", 200), "headers": headers}

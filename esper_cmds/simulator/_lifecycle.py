@@ -1,0 +1,226 @@
+"""The command lifecycle, computed lazily from the clock.
+
+A per-device command never stores its state. Each one has a *start*: the first instant at or after
+the request's schedule start when its device is online (``inf`` if that is never, or not before the
+request's deadline). Everything else follows from the start, the current time and a few
+request-wide instants, so a read costs a comparison per row and per-state totals cost a binary
+search per state:
+
+    cancelled (t >= C, C < D, s > C)  ->  Command Cancelled
+    t < S                             ->  Command Scheduled
+    s > t                             ->  Command Queued (Command TimeOut once t >= D, if s is inf)
+    t - s in [0, h)                   ->  Command Initiated, then Acknowledged, In Progress
+    t - s >= 3h                       ->  Command Success or Command Failure (a per-device draw)
+
+where S is the schedule start (creation for IMMEDIATE), D the queue deadline, C the cancel time and
+h the step delay. Each state is a half-open range ``(lo, hi]`` of start times (plus the failure draw
+for the two terminal outcomes), which is what `Lifecycle.ranges` returns and what filters scan.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._fleet import Fleet
+
+__all__ = [
+    "ACKNOWLEDGED",
+    "CANCELLED",
+    "FAILURE",
+    "INITIATED",
+    "IN_PROGRESS",
+    "QUEUED",
+    "SCHEDULED",
+    "STATES",
+    "SUCCESS",
+    "TIMEOUT",
+    "CommandRequest",
+    "Lifecycle",
+    "StateRange",
+]
+
+QUEUED = "Command Queued"
+INITIATED = "Command Initiated"
+ACKNOWLEDGED = "Command Acknowledged"
+IN_PROGRESS = "Command In Progress"
+SCHEDULED = "Command Scheduled"
+SUCCESS = "Command Success"
+FAILURE = "Command Failure"
+TIMEOUT = "Command TimeOut"
+CANCELLED = "Command Cancelled"
+
+STATES = (
+    SCHEDULED,
+    QUEUED,
+    INITIATED,
+    ACKNOWLEDGED,
+    IN_PROGRESS,
+    SUCCESS,
+    FAILURE,
+    TIMEOUT,
+    CANCELLED,
+)
+"""The nine states, in lifecycle order (the order of a request's ``status`` totals)."""
+
+REASONS = {
+    SCHEDULED: "Waiting for the schedule window",
+    QUEUED: "Device offline; command queued",
+    INITIATED: "",
+    ACKNOWLEDGED: "",
+    IN_PROGRESS: "",
+    SUCCESS: "",
+    FAILURE: "Simulated device failure",
+    TIMEOUT: "Device did not come online before the command expired",
+    CANCELLED: "Command cancelled",
+}
+
+_INF = math.inf
+_MAX_FINITE = sys.float_info.max
+_MASK128 = (1 << 128) - 1
+_CLEAR_VERSION_VARIANT = _MASK128 ^ ((0xF << 76) | (0x3 << 62))
+_SET_VERSION_VARIANT = (0x4 << 76) | (0x2 << 62)
+
+
+@dataclass(frozen=True, slots=True)
+class StateRange:
+    """Rows whose start lies in ``(lo, hi]`` (and whose failure draw is `fail`, unless None)."""
+
+    state: str
+    lo: float
+    hi: float
+    fail: bool | None = None
+
+
+@dataclass(slots=True)
+class CommandRequest:
+    """A stored command request and its per-device commands (rows, sorted by device id)."""
+
+    id: str
+    id_int: int
+    body: dict[str, Any]
+    """The request's JSON fields other than id, enterprise, created_on and status."""
+    created: float
+    schedule_start: float
+    deadline: float
+    targets: frozenset[str]
+    """Every device the request resolved to, before device_type picked the rows."""
+    row_devices: list[str]
+    row_indexes: list[int]
+    fails: list[bool]
+    cancelled_at: float = _INF
+    _version: int = -1
+    _starts: list[float] = field(default_factory=list)
+    _sorted_ok: list[float] = field(default_factory=list)
+    _sorted_fail: list[float] = field(default_factory=list)
+
+    def status_id(self, row: int) -> str:
+        """The per-device command id for `row` (derived, so creates need not store 1000 UUIDs)."""
+        mixed = (self.id_int ^ ((row + 1) * 0x9E3779B97F4A7C15F39CC0605CEDC835)) & _MASK128
+        # Stamp the version-4 and RFC 4122 variant bits so the SDK's uuid fields look right.
+        value = (mixed & _CLEAR_VERSION_VARIANT) | _SET_VERSION_VARIANT
+        h = f"{value:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class Lifecycle:
+    """Computes states, totals and filters for stored requests at a given simulated time."""
+
+    def __init__(self, *, fleet: Fleet, step_seconds: float) -> None:
+        if step_seconds < 0:
+            raise ValueError(f"step_seconds must not be negative ({step_seconds!r})")
+        self.fleet = fleet
+        self.step = step_seconds
+
+    def starts(self, req: CommandRequest) -> list[float]:
+        """Each row's start time, recomputed only when the fleet's online timeline changed."""
+        if req._version != self.fleet.version:
+            fleet = self.fleet
+            s0, deadline = req.schedule_start, req.deadline
+            starts = []
+            for idx in req.row_indexes:
+                s = fleet.next_online(idx, s0)
+                starts.append(s if s < deadline else _INF)
+            req._starts = starts
+            req._sorted_ok = sorted(s for s, f in zip(starts, req.fails, strict=True) if not f)
+            req._sorted_fail = sorted(s for s, f in zip(starts, req.fails, strict=True) if f)
+            req._version = fleet.version
+        return req._starts
+
+    def ranges(self, req: CommandRequest, t: float) -> list[StateRange]:
+        """The start-time range of every state reachable at `t` (they partition all rows)."""
+        c, d, s0, h = req.cancelled_at, req.deadline, req.schedule_start, self.step
+        cancel_applies = t >= c and c < d
+        cap = c if cancel_applies else _INF
+        out: list[StateRange] = []
+        if cancel_applies:
+            out.append(StateRange(CANCELLED, c, _INF))
+        if t < s0:
+            if not cancel_applies:
+                out.append(StateRange(SCHEDULED, -_INF, _INF))
+            return out
+        a1, a2, a3 = t - h, t - 2 * h, t - 3 * h
+        out.append(StateRange(QUEUED, t, min(cap, _INF if t < d else _MAX_FINITE)))
+        if t >= d:
+            out.append(StateRange(TIMEOUT, _MAX_FINITE, min(cap, _INF)))
+        out.append(StateRange(INITIATED, a1, min(cap, t)))
+        out.append(StateRange(ACKNOWLEDGED, a2, min(cap, a1)))
+        out.append(StateRange(IN_PROGRESS, a3, min(cap, a2)))
+        out.append(StateRange(SUCCESS, -_INF, min(cap, a3), False))
+        out.append(StateRange(FAILURE, -_INF, min(cap, a3), True))
+        return out
+
+    def row_state(self, req: CommandRequest, row: int, t: float) -> tuple[str, float]:
+        """The state of one row at `t` and when it entered that state."""
+        s = self.starts(req)[row]
+        c, d, s0, h = req.cancelled_at, req.deadline, req.schedule_start, self.step
+        # The same comparisons as `ranges`, so a row's state always agrees with the totals.
+        if t >= c and c < d and s > c:
+            return CANCELLED, c
+        if t < s0:
+            return SCHEDULED, req.created
+        if s > t:
+            if t >= d and s > _MAX_FINITE:
+                return TIMEOUT, d
+            return QUEUED, s0
+        if s > t - h:
+            return INITIATED, s
+        if s > t - 2 * h:
+            return ACKNOWLEDGED, s + h
+        if s > t - 3 * h:
+            return IN_PROGRESS, s + 2 * h
+        return (FAILURE if req.fails[row] else SUCCESS), s + 3 * h
+
+    def totals(self, req: CommandRequest, t: float) -> list[tuple[str, int]]:
+        """Per-state row counts at `t`, in lifecycle order, omitting zeros."""
+        self.starts(req)
+        ok, bad = req._sorted_ok, req._sorted_fail
+        counts: dict[str, int] = {}
+        for r in self.ranges(req, t):
+            n = 0
+            if r.fail is not True:
+                n += bisect.bisect_right(ok, r.hi) - bisect.bisect_right(ok, r.lo)
+            if r.fail is not False:
+                n += bisect.bisect_right(bad, r.hi) - bisect.bisect_right(bad, r.lo)
+            if n:
+                counts[r.state] = counts.get(r.state, 0) + n
+        return [(state, counts[state]) for state in STATES if state in counts]
+
+    def rows_in_state(self, req: CommandRequest, state: str, t: float) -> list[int]:
+        """Row numbers (ascending device id) whose state at `t` is `state`."""
+        starts = self.starts(req)
+        fails = req.fails
+        found: list[int] = []
+        for r in self.ranges(req, t):
+            if r.state != state:
+                continue
+            lo, hi, fail = r.lo, r.hi, r.fail
+            if fail is None:
+                found.extend(i for i, s in enumerate(starts) if lo < s <= hi)
+            else:
+                found.extend(i for i, s in enumerate(starts) if lo < s <= hi and fails[i] is fail)
+        found.sort()
+        return found

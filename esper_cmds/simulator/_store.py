@@ -1,0 +1,149 @@
+"""Stored command requests and the indexes the four Commands V2 endpoints read."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from ._fleet import Fleet
+from ._lifecycle import CommandRequest, Lifecycle
+from ._validation import ValidCreate
+
+__all__ = ["CommandStore"]
+
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+class CommandStore:
+    """Creates requests and answers queries about them at a given simulated time."""
+
+    def __init__(
+        self,
+        *,
+        fleet: Fleet,
+        lifecycle: Lifecycle,
+        seed: int,
+        failure_rate: float,
+        queue_expiry_seconds: float,
+        issued_by: str,
+    ) -> None:
+        if not 0.0 <= failure_rate <= 1.0:
+            raise ValueError(f"failure_rate must be a share between 0 and 1 ({failure_rate!r})")
+        if queue_expiry_seconds <= 0:
+            raise ValueError(f"queue_expiry_seconds must be positive ({queue_expiry_seconds!r})")
+        self.fleet = fleet
+        self.lifecycle = lifecycle
+        self.failure_rate = failure_rate
+        self.queue_expiry = queue_expiry_seconds
+        self.issued_by = issued_by
+        self._rng = random.Random(f"esper-sim-requests:{seed}")
+        self.requests: list[CommandRequest] = []
+        """Oldest first."""
+        self.by_id: dict[str, CommandRequest] = {}
+        # device id -> [(request, row)], oldest first: the command-history index.
+        self.history: dict[str, list[tuple[CommandRequest, int]]] = {}
+
+    def _fails(self, req_int: int, device_key: int) -> bool:
+        # A cheap deterministic draw per (request, device): a run always fails the same rows.
+        mixed = ((req_int ^ device_key) * _GOLDEN) & 0xFFFF_FFFF_FFFF_FFFF
+        mixed ^= mixed >> 29
+        mixed = (mixed * _GOLDEN) & 0xFFFF_FFFF_FFFF_FFFF
+        return (mixed >> 11) / float(1 << 53) < self.failure_rate
+
+    def create(self, valid: ValidCreate, *, now: float) -> CommandRequest:
+        """Store a validated request; its rows are the targets `device_type` selects now."""
+        fleet = self.fleet
+        targets = set(valid.devices)
+        if valid.groups:
+            targets.update(fleet.expand_groups(valid.groups))
+        ordered = sorted(targets)
+        if valid.device_type == "all":
+            rows = ordered
+        else:
+            want_online = valid.device_type == "active"
+            by_id = fleet.by_id
+            rows = [d for d in ordered if fleet.online_at(by_id[d].index, now) is want_online]
+
+        req_int = self._rng.getrandbits(128)
+        req_id = str(uuid.UUID(int=req_int, version=4))
+        schedule_start = now
+        deadline = now + self.queue_expiry
+        if valid.start is not None and valid.end is not None:
+            schedule_start = max(now, valid.start)
+            deadline = min(schedule_start + self.queue_expiry, valid.end)
+        devices = [fleet.by_id[d] for d in rows]
+        fails = (
+            [self._fails(req_int, d.key) for d in devices]
+            if self.failure_rate > 0
+            else [False] * len(devices)
+        )
+        body: dict[str, Any] = {
+            "command_type": valid.command_type,
+            "devices": valid.devices,
+            "groups": valid.groups,
+            "device_type": valid.device_type,
+            "command": valid.command,
+            "command_args": valid.command_args,
+            "schedule": valid.schedule,
+            "schedule_args": valid.schedule_args,
+            "issued_by": self.issued_by,
+        }
+        req = CommandRequest(
+            id=req_id,
+            id_int=req_int,
+            body=body,
+            created=now,
+            schedule_start=schedule_start,
+            deadline=deadline,
+            targets=frozenset(targets),
+            row_devices=rows,
+            row_indexes=[d.index for d in devices],
+            fails=fails,
+        )
+        self.requests.append(req)
+        self.by_id[req_id] = req
+        history = self.history
+        for row, device in enumerate(rows):
+            history.setdefault(device, []).append((req, row))
+        return req
+
+    def filter_requests(self, query: dict[str, str]) -> list[CommandRequest]:
+        """Requests matching the list endpoint's filters, newest first."""
+        found: Iterable[CommandRequest] = reversed(self.requests)
+        if command_type := query.get("command_type"):
+            wanted_type = command_type.upper()
+            found = [r for r in found if r.body["command_type"] == wanted_type]
+        if device_type := query.get("device_type"):
+            wanted_device_type = device_type.lower()
+            found = [r for r in found if r.body["device_type"] == wanted_device_type]
+        if command := query.get("command"):
+            found = [r for r in found if r.body["command"] == command]
+        if issued_by := query.get("issued_by"):
+            found = [r for r in found if r.body["issued_by"] == issued_by]
+        if devices := query.get("devices"):
+            wanted = {d.strip() for d in devices.split(",") if d.strip()}
+            found = [r for r in found if not wanted.isdisjoint(r.targets)]
+        return list(found)
+
+    def rows(
+        self, req: CommandRequest, *, device: str | None, state: str | None, now: float
+    ) -> list[int]:
+        """Row numbers of `req` (ascending device id) matching the status endpoint's filters."""
+        if device is not None:
+            i = bisect.bisect_left(req.row_devices, device)
+            matched = [i] if i < len(req.row_devices) and req.row_devices[i] == device else []
+            if state is not None:
+                matched = [r for r in matched if self.lifecycle.row_state(req, r, now)[0] == state]
+            return matched
+        if state is not None:
+            return self.lifecycle.rows_in_state(req, state, now)
+        return list(range(len(req.row_devices)))
+
+    def cancel(self, req: CommandRequest, *, now: float) -> None:
+        """Cancel every row still Scheduled or Queued at `now` (rows already running finish)."""
+        if math.isinf(req.cancelled_at):
+            req.cancelled_at = now
