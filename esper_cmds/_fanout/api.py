@@ -1,0 +1,340 @@
+"""`fan_out` and `fan_out_iter`: one command to any number of devices or groups.
+
+Strictly private; the names are re-exported from ``esper_cmds``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._errors import ValidationError
+from ..models import Command, CommandArgs, CommandType, DeviceType, Schedule, ScheduleArgs
+from .journal import Journal
+from .outcome import ChunkOutcome, FanOutResult
+from .plan import Plan, build_plan, parse_targets
+from .reconcile import ServerClock
+from .runner import ChunkRetry, Job, ProgressCallback, Runner
+from .targets import resolve_groups as resolve_group_members
+
+if TYPE_CHECKING:
+    from .._client import EsperClient
+
+__all__ = ["FanOutStream", "fan_out", "fan_out_iter"]
+
+JournalPath = str | os.PathLike[str]
+
+
+async def fan_out(
+    client: EsperClient,
+    *,
+    command: Command | str,
+    command_args: CommandArgs | Mapping[str, Any] | None = None,
+    devices: Iterable[uuid.UUID | str] | None = None,
+    groups: Iterable[uuid.UUID | str] | None = None,
+    resolve_groups: bool = False,
+    command_type: CommandType | str | None = None,
+    device_type: DeviceType | str = DeviceType.ACTIVE,
+    schedule: Schedule | str = Schedule.IMMEDIATE,
+    schedule_args: ScheduleArgs | Mapping[str, Any] | None = None,
+    chunk_size: int | None = None,
+    concurrency: int = 8,
+    journal: JournalPath | None = None,
+    on_progress: ProgressCallback | None = None,
+    retry: ChunkRetry | None = None,
+) -> FanOutResult:
+    """Send one command to any number of devices or groups, each exactly once.
+
+    The targets are validated and de-duplicated, cut into API-sized chunks (a deterministic plan:
+    the same inputs give the same chunks), and the chunks are created by `concurrency` workers
+    through ``client.commands``, so the client's rate limit and retries apply. A create whose
+    answer was lost is looked up on the server before anything is sent again.
+
+    Args:
+        client: An open `EsperClient`.
+        command: A `Command` or its name.
+        command_args: The command's arguments (validated once, before anything is sent).
+        devices: Device ids (DEVICE chunks of up to 1000, or DYNAMIC with `command_type`).
+        groups: Group ids (GROUP chunks of up to 500), or with `resolve_groups` their devices.
+        resolve_groups: Send to the groups' current devices (listed through
+            ``client.devices.list(group=...)``) instead of to the groups.
+        command_type: ``DEVICE``, ``GROUP`` or ``DYNAMIC``; inferred from the targets if omitted.
+        device_type: ``active`` (default), ``inactive`` or ``all``.
+        schedule: ``IMMEDIATE`` (default), ``WINDOW`` or ``RECURRING``.
+        schedule_args: Required by WINDOW and RECURRING.
+        chunk_size: Targets per request; defaults to the API's maximum (1000 devices, 500 groups).
+        concurrency: Chunks in flight at once.
+        journal: A file recording the plan and each created request. Re-running with the same
+            file after a crash skips what was created and reconciles what was in flight.
+        on_progress: Called with a `FanOutProgress` after each chunk (sync or async).
+        retry: Attempts per chunk and the backoff between them.
+
+    Returns:
+        One outcome per chunk; failures are values (see `FanOutResult.raise_for_failures`).
+
+    Raises:
+        ValidationError: Bad input (the field names the offending id's index); nothing was sent.
+        JournalMismatchError: The journal belongs to a fan-out with other inputs.
+        JournalError: The journal could not be written; the run stopped.
+    """
+    async with fan_out_iter(
+        client,
+        command=command,
+        command_args=command_args,
+        devices=devices,
+        groups=groups,
+        resolve_groups=resolve_groups,
+        command_type=command_type,
+        device_type=device_type,
+        schedule=schedule,
+        schedule_args=schedule_args,
+        chunk_size=chunk_size,
+        concurrency=concurrency,
+        journal=journal,
+        on_progress=on_progress,
+        retry=retry,
+    ) as outcomes:
+        return await outcomes.wait()
+
+
+class FanOutStream:
+    """The outcomes of a running fan-out, as they complete (see `fan_out_iter`)."""
+
+    def __init__(self, receive: MemoryObjectReceiveStream[ChunkOutcome]) -> None:
+        self._receive = receive
+        self._result: FanOutResult | None = None
+        self._error: BaseException | None = None
+
+    def __aiter__(self) -> AsyncIterator[ChunkOutcome]:
+        return self
+
+    async def __anext__(self) -> ChunkOutcome:
+        try:
+            return await self._receive.receive()
+        except anyio.EndOfStream:
+            if self._error is not None:
+                raise self._error from None
+            raise StopAsyncIteration from None
+
+    async def wait(self) -> FanOutResult:
+        """Consume the remaining outcomes and return the whole result."""
+        async for _ in self:
+            pass
+        assert self._result is not None  # the stream ends only after the result is set
+        return self._result
+
+    @property
+    def result(self) -> FanOutResult:
+        """The whole result, once the stream is exhausted."""
+        if self._result is None:
+            raise RuntimeError("the fan-out is still running: exhaust the stream first")
+        return self._result
+
+
+@asynccontextmanager
+async def fan_out_iter(
+    client: EsperClient,
+    *,
+    command: Command | str,
+    command_args: CommandArgs | Mapping[str, Any] | None = None,
+    devices: Iterable[uuid.UUID | str] | None = None,
+    groups: Iterable[uuid.UUID | str] | None = None,
+    resolve_groups: bool = False,
+    command_type: CommandType | str | None = None,
+    device_type: DeviceType | str = DeviceType.ACTIVE,
+    schedule: Schedule | str = Schedule.IMMEDIATE,
+    schedule_args: ScheduleArgs | Mapping[str, Any] | None = None,
+    chunk_size: int | None = None,
+    concurrency: int = 8,
+    journal: JournalPath | None = None,
+    on_progress: ProgressCallback | None = None,
+    retry: ChunkRetry | None = None,
+) -> AsyncIterator[FanOutStream]:
+    """`fan_out` as a stream: ``async for`` over each chunk's outcome as it completes.
+
+    ::
+
+        async with fan_out_iter(client, command="REBOOT", devices=ids) as outcomes:
+            async for outcome in outcomes:
+                print(outcome.chunk.index, type(outcome).__name__)
+        print(outcomes.result.totals)
+
+    Leaving the block before the stream is exhausted cancels the chunks still running (with a
+    journal, a re-run picks up where this one stopped). Arguments as for `fan_out`; bad input
+    raises on entry, before anything is sent.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError("concurrency", "must be a positive integer", concurrency)
+    plan = await _plan(
+        client,
+        command=command,
+        command_args=command_args,
+        devices=devices,
+        groups=groups,
+        resolve_groups=resolve_groups,
+        command_type=command_type,
+        device_type=device_type,
+        schedule=schedule,
+        schedule_args=schedule_args,
+        chunk_size=chunk_size,
+        concurrency=concurrency,
+    )
+    opened = None if journal is None else await Journal.open(journal, plan)
+    clock = ServerClock()
+    jobs: list[Job] = []
+    for chunk in plan.chunks:
+        state = None if opened is None else opened.states.get(chunk.index)
+        jobs.append(
+            Job(
+                chunk,
+                request_id=None if state is None else state.request_id,
+                in_doubt_since=None if state is None else state.started_at,
+            )
+        )
+    if opened is not None:
+        for offset in opened.clock_offsets:
+            clock.observe_offset(offset)
+    settings = _Settings(
+        client, plan, concurrency, retry or ChunkRetry(), opened, on_progress, clock
+    )
+    send, receive = anyio.create_memory_object_stream[ChunkOutcome](concurrency)
+    stream = FanOutStream(receive)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(settings.produce, jobs, send, stream)
+            with receive:
+                yield stream
+            tg.cancel_scope.cancel()  # only has work left to cancel if the caller left early
+    finally:
+        if opened is not None:
+            await opened.aclose()
+
+
+class _Settings:
+    """Everything a run (and a later retry of its failures) needs."""
+
+    def __init__(
+        self,
+        client: EsperClient,
+        plan: Plan,
+        concurrency: int,
+        retry: ChunkRetry,
+        journal: Journal | None,
+        on_progress: ProgressCallback | None,
+        clock: ServerClock,
+    ) -> None:
+        self.client = client
+        self.plan = plan
+        self.concurrency = concurrency
+        self.retry = retry
+        self.journal_path = None if journal is None else journal.path
+        self.journal = journal
+        self.on_progress = on_progress
+        self.clock = clock
+
+    def runner(
+        self, journal: Journal | None, emit: MemoryObjectSendStream[ChunkOutcome] | None
+    ) -> Runner:
+        return Runner(
+            self.client,
+            self.plan,
+            concurrency=self.concurrency,
+            retry=self.retry,
+            journal=journal,
+            on_progress=self.on_progress,
+            emit=emit,
+            clock=self.clock,
+        )
+
+    async def produce(
+        self, jobs: Sequence[Job], send: MemoryObjectSendStream[ChunkOutcome], stream: FanOutStream
+    ) -> None:
+        with send:
+            try:
+                outcomes = await self.runner(self.journal, send).run(jobs)
+            except Exception as exc:  # surfaces from the stream, not as an ExceptionGroup
+                stream._error = exc
+                return
+            stream._result = self._result(outcomes)
+
+    def _result(self, outcomes: Mapping[int, ChunkOutcome]) -> FanOutResult:
+        ordered = tuple(outcomes[c.index] for c in self.plan.chunks)
+        return FanOutResult(self.plan, ordered, retry=self.retry_failed)
+
+    async def retry_failed(self, previous: FanOutResult) -> FanOutResult:
+        jobs = [
+            Job(f.chunk, in_doubt_since=f.in_doubt_since, error=f.error) for f in previous.failed
+        ]
+        journal = (
+            None if self.journal_path is None else await Journal.open(self.journal_path, self.plan)
+        )
+        try:
+            fresh = await self.runner(journal, None).run(jobs)
+        finally:
+            if journal is not None:
+                await journal.aclose()
+        merged = {o.chunk.index: o for o in previous.outcomes}
+        merged.update(fresh)
+        return self._result(merged)
+
+
+async def _plan(
+    client: EsperClient,
+    *,
+    command: Command | str,
+    command_args: CommandArgs | Mapping[str, Any] | None,
+    devices: Iterable[uuid.UUID | str] | None,
+    groups: Iterable[uuid.UUID | str] | None,
+    resolve_groups: bool,
+    command_type: CommandType | str | None,
+    device_type: DeviceType | str,
+    schedule: Schedule | str,
+    schedule_args: ScheduleArgs | Mapping[str, Any] | None,
+    chunk_size: int | None,
+    concurrency: int,
+) -> Plan:
+    device_ids = parse_targets(devices, "devices")
+    group_ids = parse_targets(groups, "groups")
+    if resolve_groups:
+        if command_type is not None and str(command_type).upper() == CommandType.GROUP:
+            raise ValidationError(
+                "command_type", "cannot be GROUP with resolve_groups=True", command_type
+            )
+        if not group_ids:
+            raise ValidationError("groups", "resolve_groups=True needs at least one group", [])
+        # Validate the body before any listing is sent, with a stand-in target.
+        build_plan(
+            enterprise_id=client.enterprise_id,
+            command=command,
+            devices=[group_ids[0]],
+            groups=[],
+            command_type=command_type,
+            device_type=device_type,
+            command_args=command_args,
+            schedule=schedule,
+            schedule_args=schedule_args,
+            chunk_size=chunk_size,
+        )
+        members = await resolve_group_members(client, group_ids, concurrency=concurrency)
+        if not members and not device_ids:
+            raise ValidationError("groups", "the groups have no devices", group_ids)
+        device_ids = list(dict.fromkeys([*device_ids, *members]))
+        group_ids = []
+    return build_plan(
+        enterprise_id=client.enterprise_id,
+        command=command,
+        devices=device_ids,
+        groups=group_ids,
+        command_type=command_type,
+        device_type=device_type,
+        command_args=command_args,
+        schedule=schedule,
+        schedule_args=schedule_args,
+        chunk_size=chunk_size,
+    )

@@ -1,0 +1,250 @@
+"""The fan-out engine: a fixed pool of workers creating chunks, each to a final outcome.
+
+Strictly private. ``concurrency`` workers pull chunks from one shared iterator (never a task per
+chunk), create each through ``client.commands.create_from_payload`` (so the client's rate gate and
+retry table apply) and settle it: created, reconciled, or failed with the reason. A chunk's failure
+is a value, never an exception, so it cannot cancel its siblings; cancellation still propagates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+from attrs import evolve, field, frozen
+
+from .._errors import (
+    AmbiguousCreateError,
+    ConflictError,
+    EsperError,
+    MalformedResponseError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+from .journal import Journal
+from .outcome import ChunkOutcome, Created, Failed, FanOutProgress, Reconciled, Resumed
+from .plan import Chunk, Plan
+from .reconcile import ServerClock, ServerClockUnknownError, find_request
+
+if TYPE_CHECKING:
+    from .._client import EsperClient
+
+__all__ = ["ChunkRetry", "Job", "ProgressCallback", "Runner"]
+
+ProgressCallback = Callable[[FanOutProgress], Awaitable[None] | None]
+"""Called after every chunk; may be a plain function or a coroutine function."""
+
+# Answers that may come after the server stored the request: look before sending again.
+_IN_DOUBT = (
+    AmbiguousCreateError,
+    ServerError,
+    TransportError,
+    MalformedResponseError,
+    ConflictError,
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@frozen
+class ChunkRetry:
+    """How hard the fan-out tries each chunk, on top of the client's own retries.
+
+    Attributes:
+        max_attempts: Creates sent per chunk at most (a reconciled chunk stops early).
+        backoff: Base of the full-jitter exponential wait between attempts, in seconds.
+        max_backoff: Cap of that wait.
+        clock_skew: How far the server's clock may drift from the offset learned from its
+            answers; widens the reconciliation window.
+        sleep: The sleep function (inject a fake one in tests).
+    """
+
+    max_attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    clock_skew: dt.timedelta = dt.timedelta(minutes=5)
+    sleep: Callable[[float], Awaitable[None]] = field(default=anyio.sleep, repr=False)
+
+    def delay(self, attempt: int) -> float:
+        """The wait after the `attempt`-th failure (full jitter)."""
+        return random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+
+
+@frozen
+class Job:
+    """A chunk to settle and what is already known about it.
+
+    Attributes:
+        chunk: The chunk.
+        request_id: Created by an earlier run (per the journal): nothing to do.
+        in_doubt_since: An earlier attempt's fate is unknown: reconcile from here first.
+        error: The error that left it in doubt, for the report.
+        attempts: Attempts already made in this run.
+    """
+
+    chunk: Chunk
+    request_id: uuid.UUID | None = None
+    in_doubt_since: dt.datetime | None = None
+    error: Exception | None = None
+    attempts: int = 0
+
+
+class Runner:
+    """Settles a list of jobs with a bounded pool of workers."""
+
+    def __init__(
+        self,
+        client: EsperClient,
+        plan: Plan,
+        *,
+        concurrency: int,
+        retry: ChunkRetry,
+        journal: Journal | None,
+        on_progress: ProgressCallback | None,
+        emit: MemoryObjectSendStream[ChunkOutcome] | None,
+        clock: ServerClock,
+    ) -> None:
+        self._client = client
+        self._plan = plan
+        self._concurrency = concurrency
+        self._retry = retry
+        self._journal = journal
+        self._on_progress = on_progress
+        self._emit = emit
+        self._clock = clock
+        self._outcomes: dict[int, ChunkOutcome] = {}
+        self._deferred: list[Job] = []
+        self._final_pass = False
+        self._fatal: BaseException | None = None
+        self._total = 0
+
+    async def run(self, jobs: Sequence[Job]) -> dict[int, ChunkOutcome]:
+        """Settle every job; return the outcomes by chunk index.
+
+        Raises:
+            JournalError: The journal could not be written (the run stops: it would not be
+                resumable).
+            Exception: Whatever ``on_progress`` raised (the run stops).
+        """
+        self._total = len(jobs)
+        await self._pass(jobs)
+        if self._deferred:
+            # Lost answers met before any create told us the server's clock: by now one has.
+            self._final_pass = True
+            jobs, self._deferred = self._deferred, []
+            await self._pass(jobs)
+        return self._outcomes
+
+    async def _pass(self, jobs: Sequence[Job]) -> None:
+        todo = iter(jobs)
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(self._concurrency, len(jobs))):
+                tg.start_soon(self._worker, todo, tg.cancel_scope)
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _worker(self, todo: Iterator[Job], scope: anyio.CancelScope) -> None:
+        for job in todo:  # shared: each job goes to exactly one worker
+            try:
+                outcome = await self._settle(job)
+                if outcome is None:
+                    continue  # deferred to the final pass
+                await self._finish(outcome)
+            except Exception as exc:  # journal or progress callback: stop the whole run
+                self._fatal = exc
+                scope.cancel()
+                return
+
+    async def _finish(self, outcome: ChunkOutcome) -> None:
+        self._outcomes[outcome.chunk.index] = outcome
+        if self._on_progress is not None:
+            maybe = self._on_progress(FanOutProgress(len(self._outcomes), self._total, outcome))
+            if inspect.isawaitable(maybe):
+                await maybe
+        if self._emit is not None:
+            await self._emit.send(outcome)
+
+    async def _settle(self, job: Job) -> ChunkOutcome | None:
+        chunk = job.chunk
+        if job.request_id is not None:
+            return Resumed(chunk, job.request_id)
+        attempts, in_doubt, last_error = job.attempts, job.in_doubt_since, job.error
+        retry = self._retry
+        while True:
+            if in_doubt is not None:
+                try:
+                    found = await find_request(
+                        self._client.commands,
+                        self._plan,
+                        chunk,
+                        attempt_began=in_doubt,
+                        clock=self._clock,
+                        clock_skew=retry.clock_skew,
+                    )
+                except ServerClockUnknownError:
+                    if not self._final_pass:
+                        self._deferred.append(
+                            evolve(
+                                job, in_doubt_since=in_doubt, error=last_error, attempts=attempts
+                            )
+                        )
+                        return None
+                    return self._in_doubt(chunk, last_error, attempts, in_doubt)
+                except EsperError as exc:
+                    return self._in_doubt(chunk, last_error or exc, attempts, in_doubt)
+                if found is not None:
+                    await self._record(chunk, found)
+                    return Reconciled(chunk, found, attempts)
+                in_doubt = None  # provably never stored: safe to send
+                if attempts >= retry.max_attempts:
+                    return self._failed(chunk, last_error, attempts)
+                if attempts:
+                    await retry.sleep(retry.delay(attempts))
+            attempts += 1
+            began = _now()
+            if self._journal is not None:
+                await self._journal.started(chunk, began)
+            try:
+                request = await self._client.commands.create_from_payload(self._plan.payload(chunk))
+            except RateLimitError as exc:  # refused before anything was stored
+                last_error = exc
+                if attempts >= retry.max_attempts:
+                    return Failed(chunk, exc, retryable=True, attempts=attempts)
+                await retry.sleep(max(exc.retry_after or 0.0, retry.delay(attempts)))
+                continue
+            except _IN_DOUBT as exc:
+                last_error = exc
+                in_doubt = (
+                    min(began, exc.started_at) if isinstance(exc, AmbiguousCreateError) else began
+                )
+                continue
+            except EsperError as exc:  # the server refused the content: sending again cannot help
+                return Failed(chunk, exc, retryable=False, attempts=attempts)
+            self._clock.observe(request, _now())
+            await self._record(chunk, request)
+            return Created(chunk, request, attempts)
+
+    async def _record(self, chunk: Chunk, request: Any) -> None:
+        if self._journal is not None:
+            await self._journal.created(chunk, request, _now())
+
+    @staticmethod
+    def _failed(chunk: Chunk, error: Exception | None, attempts: int) -> Failed:
+        assert error is not None  # only reached after a failed attempt
+        return Failed(chunk, error, retryable=True, attempts=attempts)
+
+    @staticmethod
+    def _in_doubt(
+        chunk: Chunk, error: Exception | None, attempts: int, since: dt.datetime
+    ) -> Failed:
+        cause = error if error is not None else EsperError("a previous run's create is in doubt")
+        return Failed(chunk, cause, retryable=True, attempts=attempts, in_doubt_since=since)
