@@ -44,7 +44,7 @@ class Accounting:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._commands: Counter[tuple[str, str]] = Counter()
+        self._commands: dict[str, Counter[str]] = {}
         self._requests_created = 0
         self._calls: Counter[str] = Counter()
         self._throttled = 0
@@ -59,9 +59,8 @@ class Accounting:
         """Count a stored request and the per-device commands it created."""
         with self._lock:
             self._requests_created += 1
-            commands = self._commands
-            for device in devices:
-                commands[device, command] += 1
+            # Counting device ids (in C) per command is ~10x cheaper than (device, command) tuples.
+            self._commands.setdefault(command, Counter()).update(devices)
 
     def throttle(self) -> None:
         """Count a 429."""
@@ -77,7 +76,13 @@ class Accounting:
         """A copy of the counters now."""
         with self._lock:
             return SimStats(
-                commands=Counter(self._commands),
+                commands=Counter(
+                    {
+                        (device, command): count
+                        for command, devices in self._commands.items()
+                        for device, count in devices.items()
+                    }
+                ),
                 requests_created=self._requests_created,
                 calls=Counter(self._calls),
                 throttled=self._throttled,

@@ -47,12 +47,18 @@ class CommandStore:
         # device id -> [(request, row)], oldest first: the command-history index.
         self.history: dict[str, list[tuple[CommandRequest, int]]] = {}
 
-    def _fails(self, req_int: int, device_key: int) -> bool:
+    def _fails(self, req_int: int, keys: list[int]) -> list[bool]:
         # A cheap deterministic draw per (request, device): a run always fails the same rows.
-        mixed = ((req_int ^ device_key) * _GOLDEN) & 0xFFFF_FFFF_FFFF_FFFF
-        mixed ^= mixed >> 29
-        mixed = (mixed * _GOLDEN) & 0xFFFF_FFFF_FFFF_FFFF
-        return (mixed >> 11) / float(1 << 53) < self.failure_rate
+        if self.failure_rate <= 0:
+            return [False] * len(keys)
+        threshold = int(self.failure_rate * (1 << 64))
+        mask, golden = 0xFFFF_FFFF_FFFF_FFFF, _GOLDEN
+        out = []
+        for key in keys:
+            mixed = ((req_int ^ key) * golden) & mask
+            mixed = ((mixed ^ (mixed >> 29)) * golden) & mask
+            out.append(mixed < threshold)
+        return out
 
     def create(self, valid: ValidCreate, *, now: float) -> CommandRequest:
         """Store a validated request; its rows are the targets `device_type` selects now."""
@@ -76,11 +82,7 @@ class CommandStore:
             schedule_start = max(now, valid.start)
             deadline = min(schedule_start + self.queue_expiry, valid.end)
         devices = [fleet.by_id[d] for d in rows]
-        fails = (
-            [self._fails(req_int, d.key) for d in devices]
-            if self.failure_rate > 0
-            else [False] * len(devices)
-        )
+        fails = self._fails(req_int, [d.key for d in devices])
         body: dict[str, Any] = {
             "command_type": valid.command_type,
             "devices": valid.devices,

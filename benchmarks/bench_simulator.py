@@ -1,0 +1,137 @@
+"""Server CPU per request of the simulator at 10,000 devices, status pages of 500.
+
+Run: ``.venv/bin/python -m benchmarks.bench_simulator [--devices 10000 --groups 50]``.
+
+The app is called in-process through httpx.ASGITransport; an ASGI wrapper measures
+``time.process_time()`` around the app only, so the client's own CPU is not counted. With one
+thread doing everything, process time is the server's CPU for that request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from esper_cmds.simulator import ManualClock, Simulator
+
+
+class _CpuMeter:
+    """ASGI wrapper recording the process CPU seconds each request spent inside the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.samples: list[float] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.process_time()
+        await self.app(scope, receive, send)
+        self.samples.append(time.process_time() - start)
+
+
+def _summary(name: str, samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+    return (
+        f"{name:<44} n={len(ms):<4} median={statistics.median(ms):6.2f} ms  "
+        f"p95={p95:6.2f} ms  max={ms[-1]:6.2f} ms"
+    )
+
+
+async def run(devices: int, groups: int, rounds: int) -> None:
+    """Create a fleet-wide request, then read it back in pages of 500 as the clock moves."""
+    clock = ManualClock()
+    sim = Simulator(
+        devices=devices,
+        groups=groups,
+        offline=0.3,
+        clock=clock,
+        failure_rate=0.05,
+        churn_seconds=600.0,
+        max_page_size=1000,
+    )
+    meter = _CpuMeter(sim.app)
+    eid = sim.enterprise_id
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=meter), base_url=sim.base_url, headers=sim.headers
+    ) as client:
+        measured: dict[str, list[float]] = {}
+
+        async def timed(name: str, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+            response = await call()
+            response.raise_for_status()
+            measured.setdefault(name, []).append(meter.samples[-1])
+            return response
+
+        create = await timed(
+            "create GROUP (all groups, device_type=all)",
+            lambda: client.post(
+                f"/v0/enterprise/{eid}/command/",
+                json={
+                    "command_type": "GROUP",
+                    "groups": sim.group_ids,
+                    "device_type": "all",
+                    "command": "REBOOT",
+                },
+            ),
+        )
+        request_id = create.json()["id"]
+        for chunk in range(0, len(sim.device_ids), 1000):
+            await timed(
+                "create DEVICE (1000 devices)",
+                functools.partial(
+                    client.post,
+                    f"/v0/enterprise/{eid}/command/",
+                    json={
+                        "command_type": "DEVICE",
+                        "devices": sim.device_ids[chunk : chunk + 1000],
+                        "device_type": "all",
+                        "command": "UPDATE_HEARTBEAT",
+                    },
+                ),
+            )
+        status_url = f"/v0/enterprise/{eid}/command/{request_id}/status/"
+        for _ in range(rounds):
+            clock.advance(0.7)
+            for offset in range(0, devices, 500):
+                await timed(
+                    "status page of 500",
+                    functools.partial(
+                        client.get, status_url, params={"limit": 500, "offset": offset}
+                    ),
+                )
+            await timed(
+                "status page of 500, state=Command Queued",
+                lambda: client.get(status_url, params={"limit": 500, "state": "Command Queued"}),
+            )
+            await timed(
+                "request list page of 20 (with totals)",
+                lambda: client.get(f"/v0/enterprise/{eid}/command/"),
+            )
+            await timed(
+                "device page of 500",
+                lambda: client.get(f"/enterprise/{eid}/device/", params={"limit": 500}),
+            )
+        print(f"simulator: {devices} devices, {groups} groups, one request over the whole fleet")
+        for name, samples in measured.items():
+            print(_summary(name, samples))
+
+
+def main() -> None:
+    """Parse arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--groups", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    anyio.run(run, args.devices, args.groups, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
