@@ -4,7 +4,8 @@ Strictly private: resources and the transport call `structure` and `unstructure`
 never see JSON. Rules: ISO-8601 datetimes (``Z`` accepted, aware datetimes written with their
 offset), UUIDs as strings, ``None`` fields left out of what is sent, unknown keys ignored on the
 way in, and an enum value the library does not know kept as its string instead of failing the
-response.
+response. Lists and ``command_args`` sent as ``null`` read as empty, and a UUID field sent as a
+resource URL (the OpenAPI types ``CommandStatus.device`` as one) reads as the URL's trailing id.
 """
 
 from __future__ import annotations
@@ -19,15 +20,25 @@ from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_unstructure_fn
+from cattrs.cols import homogenous_tuple_structure_factory
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from .models import CommandArgs
+from .models import CommandArgs, Device
 
 __all__ = ["converter", "structure", "unstructure"]
 
 T = TypeVar("T")
 
 _COMMAND_ARG_FIELDS = frozenset(a.name for a in attrs.fields(CommandArgs) if a.name != "extra")
+
+# Device fields whose JSON key is camelCase (the rest of the API is snake_case).
+_DEVICE_RENAMES = {
+    "software_info": "softwareInfo",
+    "hardware_info": "hardwareInfo",
+    "network_info": "networkInfo",
+    "memory_info": "memoryInfo",
+    "audio_constraints": "audioConstraints",
+}
 
 
 def _union_members(tp: Any) -> tuple[Any, ...]:
@@ -82,10 +93,35 @@ def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
     if not isinstance(value, str):
         msg = f"expected a UUID string, got {type(value).__name__}"
         raise TypeError(msg)
+    if value.startswith(("http://", "https://")):
+        # A hyperlinked DRF field: ``https://…/device/<uuid>/`` names the same object.
+        value = value.rstrip("/").rsplit("/", 1)[-1]
     return uuid.UUID(value)
 
 
+def _is_homogeneous_tuple(tp: Any) -> bool:
+    args = get_args(tp)
+    return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _tuple_hook(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    structure_items = homogenous_tuple_structure_factory(tp, conv)
+
+    def structure_tuple(value: Any, _: Any) -> Any:
+        if value is None:
+            return ()  # a nullable list column: no items
+        if isinstance(value, str | bytes | Mapping):
+            # Iterating these would silently make a tuple of characters or keys.
+            msg = f"expected a list, got {type(value).__name__}"
+            raise TypeError(msg)
+        return structure_items(value, tp)
+
+    return structure_tuple
+
+
 def _structure_command_args(value: Any, _: Any) -> CommandArgs:
+    if value is None:
+        return CommandArgs()
     if not isinstance(value, Mapping):
         msg = f"expected an object for command_args, got {type(value).__name__}"
         raise TypeError(msg)
@@ -102,6 +138,9 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(uuid.UUID, str)
     conv.register_structure_hook_factory(_is_open_enum, _open_enum_hook)
     conv.register_structure_hook(CommandArgs, _structure_command_args)
+    conv.register_structure_hook_factory(_is_homogeneous_tuple, lambda tp: _tuple_hook(tp, conv))
+    renames: dict[str, Any] = {name: override(rename=key) for name, key in _DEVICE_RENAMES.items()}
+    conv.register_structure_hook(Device, make_dict_structure_fn(Device, conv, **renames))
     # StrEnum members are str subclasses, so the str hook would win without this: send plain str.
     conv.register_unstructure_hook(enum.StrEnum, lambda member: member.value)
 
@@ -115,6 +154,10 @@ def _make_converter() -> cattrs.Converter:
         return out
 
     conv.register_unstructure_hook(CommandArgs, unstructure_command_args)
+    conv.register_unstructure_hook(
+        Device,
+        make_dict_unstructure_fn(Device, conv, _cattrs_omit_if_default=True, **renames),
+    )
     # Every other model: leave out fields still at their default (None, empty), as the SDK does.
     conv.register_unstructure_hook_factory(
         attrs.has,

@@ -47,8 +47,10 @@ class AsyncPager(Generic[T]):
         params: Mapping[str, str] | None = None,
         page_size: int | None = None,
     ) -> None:
-        if page_size is not None and not (
-            isinstance(page_size, int) and 1 <= page_size <= MAX_PAGE_SIZE
+        if page_size is not None and (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 1 <= page_size <= MAX_PAGE_SIZE
         ):
             raise ValidationError(
                 "page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}", page_size
@@ -83,14 +85,14 @@ class AsyncPager(Generic[T]):
         """Yield every page in order, following ``next`` until it is null.
 
         Args:
-            prefetch: Fetch up to this many following pages concurrently, computed from the
-                listing's ``count`` and the limit/offset of its ``next`` link. Faster for long
-                listings, at most ``prefetch + 1`` pages held at once; pages are still yielded in
-                order. Only for offset-paged listings that are not changing while they are read
-                (rows inserted meanwhile shift offsets). 0 (the default) reads one page at a time.
+            prefetch: Read this many pages ahead: the next ``prefetch + 1`` pages are fetched
+                concurrently (their URLs computed from the listing's ``count`` and the
+                limit/offset of its ``next`` link), yielded in order, then the next batch. Faster
+                for long listings; at most ``prefetch + 1`` pages are held at once. Only for
+                offset-paged listings that are not changing while they are read (rows inserted
+                meanwhile shift offsets). 0 (the default) reads one page at a time.
         """
-        if prefetch < 0:
-            raise ValidationError("prefetch", "must be 0 or more", prefetch)
+        _check_count("prefetch", prefetch)
         page = await self.first_page()
         seen = {str(self._first_url)}
         yield page
@@ -118,8 +120,7 @@ class AsyncPager(Generic[T]):
 
     async def to_list(self, *, max_items: int) -> list[T]:
         """Collect at most `max_items` items; the listing may hold more, which are not fetched."""
-        if max_items < 0:
-            raise ValidationError("max_items", "must be 0 or more", max_items)
+        _check_count("max_items", max_items)
         items: list[T] = []
         if max_items == 0:
             return items
@@ -175,6 +176,11 @@ class AsyncPager(Generic[T]):
             if fetched.next is None:
                 return pages[: i + 1]
         return pages
+
+
+def _check_count(field: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(field, "must be an integer, 0 or more", value)
 
 
 def _check_cycle(url: httpx.URL, seen: set[str]) -> None:

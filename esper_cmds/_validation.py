@@ -13,9 +13,19 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+import attrs
+
 from ._converter import unstructure
 from ._errors import ValidationError
-from .models import Command, CommandArgs, CommandType, DeviceType, Schedule, ScheduleArgs
+from .models import (
+    Command,
+    CommandArgs,
+    CommandType,
+    DeviceType,
+    Schedule,
+    ScheduleArgs,
+    TimeType,
+)
 
 __all__ = [
     "MAX_DEVICES_PER_REQUEST",
@@ -32,7 +42,7 @@ MAX_DEVICES_PER_REQUEST = 1000
 MAX_GROUPS_PER_REQUEST = 500
 
 _Check = Callable[[str, Any], None]
-_E = TypeVar("_E", Command, CommandType, DeviceType, Schedule)
+_E = TypeVar("_E", Command, CommandType, DeviceType, Schedule, TimeType)
 
 
 def parse_uuid(value: object, field: str) -> uuid.UUID:
@@ -151,7 +161,6 @@ _RULES: dict[Command, tuple[dict[str, _Check], dict[str, _Check]]] = {
         {},
     ),
     Command.SET_BLUETOOTH_STATE: ({"bluetooth_state": _flag}, {}),
-    Command.SET_WIFI_STATE: ({"wifi_state": _flag}, {}),
     Command.USE_ONLY_SAVED_WIFI_AP: ({"use_only_saved_ap": _flag}, {}),
     Command.SET_BRIGHTNESS_SCALE: ({"brightness_value": _integer(1, 100)}, {}),
     Command.SET_DEVICE_LOCKDOWN_STATE: (
@@ -168,6 +177,10 @@ _RULES: dict[Command, tuple[dict[str, _Check], dict[str, _Check]]] = {
     Command.CAPTURE_SCREENSHOT: ({}, {"tag": _text}),
     Command.NOTIFY_DEVICE: ({"title": _text, "message": _text}, {"url": _text}),
     Command.SET_DEVICE_LANGUAGE: ({"locale": _locale}, {}),
+    Command.SET_WIFI_STATE: (
+        {"wifi_state": _flag},
+        {"wifi_revert_timeout": _integer(1, 2**31 - 1)},
+    ),
     Command.SET_STATIC_IP: (
         {
             "interface": _text,
@@ -230,21 +243,16 @@ def _schedule_args_dict(
             raise ValidationError("schedule_args", f"unknown key ({exc})", schedule_args) from None
     if not isinstance(schedule_args, ScheduleArgs):
         raise ValidationError("schedule_args", "must be a ScheduleArgs or a mapping", schedule_args)
-    for name in ("start_datetime", "end_datetime"):
-        value = getattr(schedule_args, name)
-        if value is None:
-            if schedule is not Schedule.IMMEDIATE:
-                raise ValidationError(
-                    f"schedule_args.{name}", f"is required by the {schedule.value} schedule", None
-                )
-            continue
-        if not isinstance(value, dt.datetime):
-            raise ValidationError(f"schedule_args.{name}", "must be a datetime", value)
-        if value.tzinfo is None:
-            raise ValidationError(
-                f"schedule_args.{name}", "must be timezone-aware (a naive time is ambiguous)", value
-            )
-    start, end = schedule_args.start_datetime, schedule_args.end_datetime
+    start = _schedule_time(schedule, "start_datetime", schedule_args.start_datetime)
+    end = _schedule_time(schedule, "end_datetime", schedule_args.end_datetime)
+    schedule_args = attrs.evolve(schedule_args, start_datetime=start, end_datetime=end)
+    if schedule_args.time_type is not None:
+        time_type = parse_enum(schedule_args.time_type, TimeType, "schedule_args.time_type")
+        schedule_args = attrs.evolve(schedule_args, time_type=time_type)
+    if schedule_args.name is not None:
+        _text("schedule_args.name", schedule_args.name)
+    if schedule_args.days is not None:
+        schedule_args = attrs.evolve(schedule_args, days=_days(schedule_args.days))
     if start is not None and end is not None and end <= start:
         raise ValidationError("schedule_args.end_datetime", "must be after start_datetime", end)
     for name in ("window_start_time", "window_end_time"):
@@ -255,6 +263,40 @@ def _schedule_args_dict(
             )
     result: dict[str, Any] = unstructure(schedule_args)
     return result
+
+
+def _schedule_time(schedule: Schedule, name: str, value: Any) -> dt.datetime | None:
+    if value is None:
+        if schedule is not Schedule.IMMEDIATE:
+            raise ValidationError(
+                f"schedule_args.{name}", f"is required by the {schedule.value} schedule", None
+            )
+        return None
+    return _aware_datetime(f"schedule_args.{name}", value)
+
+
+def _aware_datetime(field: str, value: Any) -> dt.datetime:
+    """A timezone-aware datetime from itself or its ISO-8601 text."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(field, "must be a datetime or ISO-8601 text", value) from None
+    if not isinstance(value, dt.datetime):
+        raise ValidationError(field, "must be a datetime or ISO-8601 text", value)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(field, "must be timezone-aware (a naive time is ambiguous)", value)
+    return value
+
+
+def _days(value: Any) -> tuple[str, ...]:
+    """``days`` as a tuple of day names; a bare string would be sent as a list of letters."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError("schedule_args.days", "must be a list of day names", value)
+    days = tuple(value)
+    for i, day in enumerate(days):
+        _text(f"schedule_args.days[{i}]", day)
+    return days
 
 
 def infer_command_type(
@@ -341,6 +383,13 @@ def build_create_payload(
     if group_ids:
         payload["groups"] = [str(g) for g in group_ids]
     sched = _schedule_args_dict(parsed_schedule, schedule_args)
+    if parsed_command is Command.NOTIFY_DEVICE and parsed_schedule is not Schedule.IMMEDIATE:
+        # Esper's docs: a scheduled message also needs a schedule name and a time type.
+        for name in ("name", "time_type"):
+            if sched is None or sched.get(name) is None:
+                raise ValidationError(
+                    f"schedule_args.{name}", "is required by a scheduled NOTIFY_DEVICE", None
+                )
     if sched is not None:
         payload["schedule_args"] = sched
     return payload

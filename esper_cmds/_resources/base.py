@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .._errors import ValidationError
+from ..models import CommandState
+
 if TYPE_CHECKING:
     from .._transport import Transport
 
-__all__ = ["Resource", "query"]
+__all__ = ["Resource", "query", "state_filter"]
 
 
 class Resource:
@@ -41,3 +44,16 @@ def query(params: Mapping[str, object | None]) -> dict[str, str]:
         else:
             out[key] = str(value)
     return out
+
+
+def state_filter(state: CommandState | str) -> str:
+    """A ``state`` filter value: Esper's exact string for a member, its value or its name.
+
+    A string that is neither is passed on unchanged, so a state Esper adds later can be filtered.
+    """
+    if not isinstance(state, str) or not state.strip():
+        raise ValidationError("state", "must be a CommandState or its string", state)
+    if state in CommandState.__members__.values():
+        return CommandState(state).value
+    by_name = CommandState.__members__.get(state.upper().replace(" ", "_"))
+    return state if by_name is None else by_name.value

@@ -20,7 +20,7 @@ from ..models import (
     Schedule,
     ScheduleArgs,
 )
-from .base import Resource, query
+from .base import Resource, query, state_filter
 
 __all__ = ["Commands"]
 
@@ -139,14 +139,15 @@ class Commands(Resource):
         Args:
             request_id: The command request's id.
             device: Only this device's status.
-            state: Only statuses in this state (a `CommandState` or its exact string).
+            state: Only statuses in this state: a `CommandState`, its exact string or its
+                name (``"SUCCESS"``); any other string is sent as it is (a state added later).
             page_size: Items per page (the API's default is 20).
         """
         rid = parse_uuid(request_id, "request_id")
         params = query(
             {
                 "device": None if device is None else parse_uuid(device, "device"),
-                "state": None if state is None else str(state),
+                "state": None if state is None else state_filter(state),
             }
         )
         return AsyncPager(

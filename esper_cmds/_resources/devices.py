@@ -7,7 +7,7 @@ import uuid
 from .._pagination import AsyncPager
 from .._validation import parse_uuid
 from ..models import CommandState, CommandStatus, Device, Page
-from .base import Resource, query
+from .base import Resource, query, state_filter
 
 __all__ = ["Devices"]
 
@@ -71,11 +71,11 @@ class Devices(Resource):
 
         Args:
             device_id: The device.
-            state: Only commands in this state.
+            state: Only commands in this state (as for ``client.commands.statuses``).
             page_size: Items per page (the API's default is 20).
         """
         did = parse_uuid(device_id, "device_id")
-        params = query({"state": None if state is None else str(state)})
+        params = query({"state": None if state is None else state_filter(state)})
         return AsyncPager(
             self._transport,
             self._v0(f"/device/{did}/command-history/"),

@@ -39,6 +39,8 @@ class CommandArgs:
     tag: str | None = None
     bluetooth_state: bool | None = None
     wifi_state: bool | None = None
+    wifi_revert_timeout: int | None = None
+    """Seconds before a Wi-Fi change is reverted if the device loses connectivity (at least 1)."""
     brightness_value: int | None = None
     gps_state: int | None = None
     rotate_state: int | None = None
