@@ -1,0 +1,188 @@
+"""The converter: the one place that knows the JSON, and how it tolerates a newer server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+
+from esper_cmds import (
+    Command,
+    CommandArgs,
+    CommandRequest,
+    CommandState,
+    CommandStatus,
+    DeviceType,
+    Page,
+    ScheduleArgs,
+    StateTotal,
+    TimeType,
+    is_terminal,
+)
+from esper_cmds._converter import structure, unstructure
+
+from ._support import DEVICE_A, REQUEST_ID, request_json, status_json
+
+
+def test_unknown_state_is_kept_as_its_string_and_is_not_terminal() -> None:
+    """An unknown state survives decoding as a plain str and counts as in flight."""
+    status = structure(status_json(state="Command Paused"), CommandStatus)
+    assert status.state == "Command Paused"
+    assert not isinstance(status.state, CommandState)
+    assert is_terminal(status.state) is False
+
+
+def test_unknown_command_and_enums_are_kept_in_a_request() -> None:
+    """A new command, command type, device type, schedule and total state do not fail the page."""
+    body = request_json(
+        command="FLY_TO_MOON",
+        command_type="FLEET",
+        device_type="sleepy",
+        schedule="HOURLY",
+        status=[{"state": "Command Paused", "total": 2}],
+        schedule_args={"time_type": "satellite"},
+    )
+    request = structure(body, CommandRequest)
+    assert request.command == "FLY_TO_MOON"
+    assert not isinstance(request.command, Command)
+    assert (request.command_type, request.device_type, request.schedule) == (
+        "FLEET",
+        "sleepy",
+        "HOURLY",
+    )
+    assert request.status == (StateTotal(state="Command Paused", total=2),)
+    assert request.schedule_args is not None
+    assert request.schedule_args.time_type == "satellite"
+
+
+def test_known_values_become_enum_members() -> None:
+    """Known strings decode to the enum members themselves."""
+    request = structure(request_json(), CommandRequest)
+    assert isinstance(request.command, Command)
+    assert isinstance(request.device_type, DeviceType)
+    assert request.schedule_args is not None
+    assert request.schedule_args.time_type is TimeType.DEVICE
+
+
+def test_non_string_enum_value_is_refused() -> None:
+    """A number where an enum string belongs is a shape error, not silently kept."""
+    with pytest.raises(TypeError, match="expected a string for CommandState"):
+        structure(status_json(state=7), CommandStatus)
+
+
+def test_unknown_fields_are_ignored() -> None:
+    """Fields the server adds later are ignored, at the top level and nested."""
+    body = request_json(priority="high", status=[{"state": "Command Success", "total": 1, "x": 0}])
+    body["schedule_args"]["jitter"] = 5
+    request = structure(body, CommandRequest)
+    assert request.status == (StateTotal(state=CommandState.SUCCESS, total=1),)
+    assert "priority" not in unstructure(request)
+
+
+def test_unknown_command_args_are_kept_in_extra_and_sent_back() -> None:
+    """Command arguments without a field go to `extra` and are written back unchanged."""
+    body = request_json(command_args={"package_name": "com.a", "duration_ms": 500})
+    request = structure(body, CommandRequest)
+    assert request.command_args.package_name == "com.a"
+    assert request.command_args.extra == {"duration_ms": 500}
+    assert unstructure(request.command_args) == {"package_name": "com.a", "duration_ms": 500}
+
+
+def test_null_lists_and_null_command_args_read_as_empty() -> None:
+    """``null`` for a list or for command_args reads as empty rather than failing the page."""
+    body = request_json(devices=None, groups=None, status=None, command_args=None)
+    request = structure(body, CommandRequest)
+    assert (request.devices, request.groups, request.status) == ((), (), ())
+    assert request.command_args == CommandArgs()
+
+
+def test_a_string_where_a_list_belongs_is_refused() -> None:
+    """A bare string for a list field is an error, not a tuple of its characters."""
+    with pytest.raises(TypeError, match="expected a list"):
+        structure(request_json(devices=DEVICE_A), CommandRequest)
+
+
+def test_none_fields_are_left_out_when_sending() -> None:
+    """Unset (None) fields are omitted from what is sent, at every level."""
+    args = CommandArgs(brightness_value=50)
+    assert unstructure(args) == {"brightness_value": 50}
+    schedule = ScheduleArgs(name="n", time_type=TimeType.CONSOLE)
+    assert unstructure(schedule) == {"name": "n", "time_type": "console"}
+    request = CommandRequest(id=uuid.UUID(REQUEST_ID), command=Command.REBOOT)
+    assert unstructure(request) == {"id": REQUEST_ID, "command": "REBOOT"}
+
+
+def test_enum_members_are_sent_as_plain_strings() -> None:
+    """Enum members unstructure to their exact string values (type str, not the enum)."""
+    out = unstructure(StateTotal(state=CommandState.TIMEOUT, total=1))
+    assert out == {"state": "Command TimeOut", "total": 1}
+    assert type(out["state"]) is str
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-31T10:00:00Z", dt.datetime(2024, 5, 31, 10, tzinfo=dt.UTC)),
+        ("2024-05-31T10:00:00.5+00:00", dt.datetime(2024, 5, 31, 10, 0, 0, 500000, tzinfo=dt.UTC)),
+        (
+            "2024-05-31T12:00:00+02:00",
+            dt.datetime(2024, 5, 31, 12, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        ),
+    ],
+)
+def test_datetimes_are_read_from_iso_8601(text: str, expected: dt.datetime) -> None:
+    """ISO-8601 with ``Z``, fractions and offsets is read as an aware datetime."""
+    status = structure(status_json(created_on=text), CommandStatus)
+    assert status.created_on == expected
+    assert status.created_on is not None
+    assert status.created_on.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (dt.datetime(2024, 6, 1, tzinfo=dt.UTC), "2024-06-01T00:00:00Z"),
+        (
+            dt.datetime(2024, 6, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+            "2024-06-01T09:30:00-05:00",
+        ),
+    ],
+)
+def test_datetimes_are_written_with_their_offset(value: dt.datetime, text: str) -> None:
+    """Aware datetimes are written as ISO-8601, UTC as ``Z``."""
+    assert unstructure(ScheduleArgs(start_datetime=value)) == {"start_datetime": text}
+
+
+def test_datetime_that_is_not_text_is_refused() -> None:
+    """A number where a timestamp belongs is a shape error."""
+    with pytest.raises(TypeError, match="ISO-8601"):
+        structure(status_json(created_on=1717149600), CommandStatus)
+
+
+def test_uuids_are_read_from_text_and_from_resource_urls() -> None:
+    """A UUID field accepts the bare id and a hyperlinked resource URL (the OpenAPI's ``url``)."""
+    link = f"https://acme-api.esper.cloud/api/enterprise/e/device/{DEVICE_A}/"
+    status = structure(status_json(device=link), CommandStatus)
+    assert status.device == uuid.UUID(DEVICE_A)
+    assert unstructure(status)["device"] == DEVICE_A
+
+
+@pytest.mark.parametrize("bad", ["not-a-uuid", 12, None])
+def test_malformed_uuid_is_refused(bad: Any) -> None:
+    """A malformed or missing id fails decoding instead of producing a wrong object."""
+    with pytest.raises((ValueError, TypeError)):
+        structure(status_json(request=bad), CommandStatus)
+
+
+def test_page_of_unknown_states_decodes_whole() -> None:
+    """One item with a new state does not fail the rest of its page."""
+    body = {
+        "count": 2,
+        "next": None,
+        "previous": None,
+        "results": [status_json(0, state="Command Success"), status_json(1, state="Command New")],
+    }
+    page = structure(body, Page[CommandStatus])
+    assert [s.state for s in page.results] == [CommandState.SUCCESS, "Command New"]
