@@ -67,7 +67,7 @@ class GateSettings:
         api_key: str,
         enterprise_id: str,
         accounting: Accounting,
-        faults: Callable[[], FaultPlan | None],
+        faults: Callable[[], FaultPlan],
         rate_limiter: RateLimiter | None,
         latency: float,
         latency_jitter: float,
@@ -149,8 +149,7 @@ class Gate:
                 await self._throttled(send, wait)
                 return
 
-        plan = cfg.faults()
-        fault = plan.pick(name) if plan is not None else None
+        fault = cfg.faults().pick(name)
         if fault is None or fault.kind is None:
             await self.app(scope, receive, send)
             return

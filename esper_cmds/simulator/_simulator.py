@@ -76,8 +76,8 @@ class Simulator:
         """The enterprise the simulator serves; any other id in a path is a 404."""
         self.max_page_size = max_page_size
         """The largest `limit` a page honours (DRF's ``max_limit``)."""
-        self.faults: FaultPlan | None = faults
-        """The live fault plan; tests may replace it or edit it mid-run."""
+        self.faults: FaultPlan = faults if faults is not None else FaultPlan()
+        """The live fault plan (empty unless given); tests may replace it or edit it mid-run."""
         self._created = self.clock.time()
         # One lock for fleet and store: the loopback server thread and the test thread share them.
         self._lock = threading.RLock()

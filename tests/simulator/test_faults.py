@@ -152,12 +152,17 @@ async def test_probabilities_are_seeded_and_plan_is_live(sim: Simulator) -> None
             patterns.append([(await client.get(commands_path(sim))).status_code for _ in range(40)])
     assert patterns[0] == patterns[1]
     assert 8 <= patterns[0].count(500) <= 32
-    assert sim.faults is not None
     sim.faults.probabilities.clear()
     sim.faults.script.append(Fault(FaultKind.HTML_503))
     async with sim.client() as client:
         assert (await client.get(commands_path(sim))).status_code == 503
         assert (await client.get(commands_path(sim))).status_code == 200
+
+
+def test_default_plan_is_empty_and_live(sim: Simulator) -> None:
+    """Without faults= the simulator still has a FaultPlan that tests can script."""
+    assert sim.faults.script == []
+    assert sim.faults.probabilities == {}
 
 
 def test_bad_plans_are_refused() -> None:
