@@ -120,6 +120,8 @@ async def test_admin_endpoints_over_http(sim: Simulator, prefix: str) -> None:
             assert (await client.get(f"{root}/stats")).json()["requests_created"] == 0
             bad = await client.post(f"{root}/clock/advance", json={"seconds": -1})
             assert bad.status_code == 400
+            bad_plan = await client.post(f"{root}/faults", json={"script": [{"kind": "boom"}]})
+            assert bad_plan.status_code == 400
 
 
 @pytest.mark.anyio

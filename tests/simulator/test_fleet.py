@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from esper_cmds.simulator import ManualClock, Simulator
+from esper_cmds.simulator import ManualClock, RealClock, Simulator
 
 from ._support import offline_ids, online_ids
 
@@ -72,3 +74,28 @@ def test_bad_fleet_parameters_are_refused() -> None:
         Simulator(churn_seconds=0)
     with pytest.raises(ValueError, match="failure_rate"):
         Simulator(failure_rate=2)
+
+
+def test_set_online_stops_churn_for_that_device() -> None:
+    """A pinned device keeps its state through churn periods; the others keep changing."""
+    clock = ManualClock()
+    sim = Simulator(devices=50, groups=1, offline=0.5, churn_seconds=10.0, clock=clock)
+    device = sim.device_ids[0]
+    sim.set_online(device, False)
+    for _ in range(20):
+        clock.advance(1.0)
+        assert not sim.is_online(device)
+
+
+def test_real_clock_moves_at_its_speed() -> None:
+    """RealClock(speed=...) starts where told and never runs backwards; bad speeds are refused."""
+    start = dt.datetime(2030, 5, 1, tzinfo=dt.UTC)
+    clock = RealClock(speed=1000.0, start=start)
+    first = clock.now()
+    assert first >= start
+    assert clock.now() >= first
+    assert first - start < dt.timedelta(minutes=5)
+    with pytest.raises(ValueError, match="speed"):
+        RealClock(speed=0)
+    with pytest.raises(ValueError, match="backwards"):
+        ManualClock().advance(-1)
