@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
@@ -34,6 +35,14 @@ class AsyncPager(Generic[T]):
     Iteration stops only when a page's ``next`` is null (an empty page with a ``next`` link is
     followed). A link seen twice raises `PaginationError` instead of looping forever, and every link
     is re-based onto the client's base URL so credentials never leave for another host.
+
+    The iterators are async generators: to stop early and release them at once rather than at
+    garbage collection (trio insists), use ``contextlib.aclosing``::
+
+        async with aclosing(aiter(pager)) as items:
+            async for item in items:
+                if done(item):
+                    break
 
     .. versionadded:: 0.1
     """
@@ -73,15 +82,17 @@ class AsyncPager(Generic[T]):
         """Fetch the page a ``next`` or ``previous`` link points to (re-based onto the base URL)."""
         return await self._get(self._transport.rebase_link(link))
 
-    def __aiter__(self) -> AsyncIterator[T]:
+    def __aiter__(self) -> AsyncGenerator[T, None]:
         return self._items()
 
-    async def _items(self) -> AsyncIterator[T]:
-        async for page in self.pages():
-            for item in page.results:
-                yield item
+    async def _items(self) -> AsyncGenerator[T, None]:
+        # Close the page generator here, not at garbage collection (trio refuses the latter).
+        async with aclosing(self.pages()) as pages:
+            async for page in pages:
+                for item in page.results:
+                    yield item
 
-    async def pages(self, *, prefetch: int = 0) -> AsyncIterator[Page[T]]:
+    async def pages(self, *, prefetch: int = 0) -> AsyncGenerator[Page[T], None]:
         """Yield every page in order, following ``next`` until it is null.
 
         Args:
@@ -109,7 +120,7 @@ class AsyncPager(Generic[T]):
             page = await self._get(url)
             yield page
 
-    async def walk_back(self, page: Page[T]) -> AsyncIterator[Page[T]]:
+    async def walk_back(self, page: Page[T]) -> AsyncGenerator[Page[T], None]:
         """Yield the pages before `page`, nearest first, following ``previous`` until it is null."""
         seen: set[str] = set()
         while page.previous is not None:
@@ -124,10 +135,11 @@ class AsyncPager(Generic[T]):
         items: list[T] = []
         if max_items == 0:
             return items
-        async for page in self.pages():
-            items.extend(page.results[: max_items - len(items)])
-            if len(items) >= max_items:
-                break
+        async with aclosing(self.pages()) as pages:
+            async for page in pages:
+                items.extend(page.results[: max_items - len(items)])
+                if len(items) >= max_items:
+                    break
         return items
 
     async def _get(self, url: httpx.URL) -> Page[T]:

@@ -36,6 +36,8 @@ def make_client(router: respx.MockRouter, **overrides: Any) -> EsperClient:
         "enterprise_id": ENTERPRISE_ID,
         "transport": httpx.MockTransport(router.handler),
         "env": {},
+        # No client-side pacing: these tests count requests, they do not measure rates.
+        "rate_limit": None,
     }
     settings.update(overrides)
     return EsperClient(**settings)
