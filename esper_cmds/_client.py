@@ -10,17 +10,24 @@ from collections.abc import Mapping
 import httpx
 
 from ._errors import ValidationError
+from ._ratelimit import Clock, EventHook, RateLimit, Sleep
 from ._resources import Commands, Devices, Groups
+from ._retry import RetryPolicy
 from ._transport import Transport
 from ._validation import parse_uuid
 
-__all__ = ["DEFAULT_LIMITS", "DEFAULT_TIMEOUT", "EsperClient"]
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_RATE_LIMIT", "DEFAULT_TIMEOUT", "EsperClient"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=60.0)
 """Finite everywhere: a hung server never hangs the caller. The pool wait is rarely reached
 because the client's own concurrency limit queues callers before they ask the pool."""
 
 DEFAULT_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+
+DEFAULT_RATE_LIMIT = RateLimit()
+"""4000 calls per 5 minutes, evenly spaced, halved after each 429 episode."""
+
+_UNBOUNDED_POOL_CONCURRENCY = 100
 
 _USER_AGENT = "esper-cmds/0.1"
 
@@ -48,6 +55,16 @@ class EsperClient:
         limits: The connection pool's size.
         transport: Any `httpx.AsyncBaseTransport` (the simulator's in-process one, a respx mock).
         env: The environment to read (defaults to ``os.environ``), for tests.
+        retry: The `RetryPolicy` of every call (what is retried, backoff, attempts, budget).
+        rate_limit: The client-wide token bucket, or None for no pacing (a 429 still pauses
+            the whole client).
+        max_concurrency: Requests in flight at once; the rest queue inside the client. Defaults
+            to the pool's ``max_connections``, so callers never wait in the pool.
+        on_event: A callback receiving every `RetryEvent`, `GiveUpEvent`, `PauseEvent` and
+            `RateChangeEvent`, for metrics.
+        clock: The time source (tests inject a fake one).
+        sleep: The async sleep used for backoff and pacing (tests inject one that only
+            advances their fake clock).
 
     .. versionadded:: 0.1
     """
@@ -63,6 +80,12 @@ class EsperClient:
         limits: httpx.Limits = DEFAULT_LIMITS,
         transport: httpx.AsyncBaseTransport | None = None,
         env: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        max_concurrency: int | None = None,
+        on_event: EventHook | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
     ) -> None:
         environ = os.environ if env is None else env
         key = api_key if api_key is not None else environ.get("ESPER_API_KEY")
@@ -82,7 +105,21 @@ class EsperClient:
             headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
         )
-        self._transport = Transport(http=self._http, base_url=self.base_url, api_key=key)
+        if max_concurrency is None:
+            max_concurrency = limits.max_connections or _UNBOUNDED_POOL_CONCURRENCY
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValidationError("max_concurrency", "must be a positive integer", max_concurrency)
+        self._transport = Transport(
+            http=self._http,
+            base_url=self.base_url,
+            api_key=key,
+            retry=retry,
+            rate_limit=rate_limit,
+            max_concurrency=max_concurrency,
+            clock=clock,
+            sleep=sleep,
+            on_event=on_event,
+        )
         self.commands = Commands(self._transport, self.enterprise_id)
         """Command requests and their statuses."""
         self.devices = Devices(self._transport, self.enterprise_id)

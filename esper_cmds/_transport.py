@@ -1,25 +1,54 @@
-"""The one path every request takes: auth, error mapping and decoding.
+"""The one path every request takes: auth, the client-wide gate, retries, error mapping, decoding.
 
 Strictly private. Resources call `Transport.request` with a path (or a link from a page) and the
-model to decode into; they never touch httpx or JSON themselves.
+model to decode into; they never touch httpx or JSON themselves. The retry decisions are the
+`RetryPolicy` table's (`_retry.py`); the pause, pacing and concurrency limit are the
+`ClientGate`'s (`_ratelimit.py`). Only `Exception`s are caught, so cancellation always propagates
+at once, and ``async with`` releases the slot (and httpx the connection) on the way out.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Mapping
+import logging
+import random as _random
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 
 from ._converter import structure
 from ._errors import (
+    AmbiguousCreateError,
     ConnectionError,
     EsperError,
     MalformedResponseError,
     PaginationError,
+    RateLimitError,
     TimeoutError,
     status_error,
+)
+from ._ratelimit import (
+    ClientGate,
+    ClientPaused,
+    Clock,
+    EventHook,
+    RateLimit,
+    Sleep,
+    SystemClock,
+    TransportEvent,
+)
+from ._retry import (
+    READ_METHODS,
+    Action,
+    Failure,
+    GiveUpEvent,
+    RetryEvent,
+    RetryPolicy,
+    classify_exception,
+    classify_status,
+    parse_retry_after,
 )
 
 __all__ = ["Transport"]
@@ -27,15 +56,56 @@ __all__ = ["Transport"]
 T = TypeVar("T")
 
 _BODY_EXCERPT = 2000
+_DEFAULT_CONCURRENCY = 100  # httpx's default pool size; EsperClient sizes it to its own pool
+
+logger = logging.getLogger("esper_cmds")
 
 
 class Transport:
     """Strictly private: sends requests for one `EsperClient`."""
 
-    def __init__(self, *, http: httpx.AsyncClient, base_url: httpx.URL, api_key: str) -> None:
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        base_url: httpx.URL,
+        api_key: str,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | None = None,
+        max_concurrency: int = _DEFAULT_CONCURRENCY,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+        random: Callable[[], float] | None = None,
+        on_event: EventHook | None = None,
+    ) -> None:
         self._http = http
         self._base_url = base_url
         self._auth = f"Bearer {api_key}"
+        self._retry = RetryPolicy() if retry is None else retry
+        self._clock: Clock = SystemClock() if clock is None else clock
+        self._sleep: Sleep = anyio.sleep if sleep is None else sleep
+        self._random = _random.random if random is None else random
+        self._on_event = on_event
+        self._gate = ClientGate(
+            rate_limit=rate_limit,
+            max_concurrency=max_concurrency,
+            clock=self._clock,
+            sleep=self._sleep,
+            emit=self.emit,
+        )
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url='{self._base_url}', retry={self._retry!r})"
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The policy used when a call does not pass its own."""
+        return self._retry
+
+    @property
+    def gate(self) -> ClientGate:
+        """The client-wide pause, rate limit and concurrency limit."""
+        return self._gate
 
     @property
     def base_url(self) -> httpx.URL:
@@ -71,47 +141,155 @@ class Transport:
         cast_to: type[T],
         params: Mapping[str, str] | None = None,
         json: Any = None,
+        retry: RetryPolicy | None = None,
     ) -> T:
-        """Send one request and decode its JSON into `cast_to`; raise the typed error otherwise."""
-        response = await self._send(method, url, params=params, json=json)
-        return self._decode(response, cast_to)
+        """Send one request under the retry policy and decode its JSON into `cast_to`.
 
-    async def _send(
-        self,
-        method: str,
-        url: httpx.URL,
-        *,
-        params: Mapping[str, str] | None,
-        json: Any,
-    ) -> httpx.Response:
+        Args:
+            method: The HTTP method; GET/HEAD/OPTIONS use the policy's read rules, others its
+                create rules.
+            url: The absolute URL (`url_for` or `rebase_link`).
+            cast_to: The type to structure the JSON body into.
+            params: Query parameters.
+            json: The JSON body; it is encoded once, so every attempt sends the same bytes.
+            retry: This call's policy instead of the client's.
+
+        Raises:
+            AmbiguousCreateError: A non-read whose outcome is unknown; it was not resent.
+            RateLimitError: A 429 (or a client-wide pause) longer than the policy will wait.
+            EsperError: The typed error of the last attempt otherwise.
+        """
+        policy = self._retry if retry is None else retry
         request = self._http.build_request(
             method, url, params=params, json=json, headers={"Authorization": self._auth}
         )
-        try:
-            response = await self._http.send(request)
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(
-                f"{type(exc).__name__} on {method} {request.url.path}",
-                method=method,
-                url=str(request.url),
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ConnectionError(
-                f"{type(exc).__name__} on {method} {request.url.path}: {exc}",
-                method=method,
-                url=str(request.url),
-            ) from exc
-        if response.status_code >= 400:
-            raise self._error_for(response)
-        return response
+        method = request.method
+        path = request.url.path
+        started_at = self._clock.utcnow()
+        first_sent: float | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            sent_at, outcome = await self._attempt(request, policy)
+            if first_sent is None:
+                first_sent = sent_at
+            retry_after: float | None = None
+            error: EsperError
+            if isinstance(outcome, httpx.TransportError):
+                failure = classify_exception(outcome)
+                error = self._transport_error(request, outcome)
+            elif outcome.status_code < 400:
+                try:
+                    return self._decode(outcome, cast_to)
+                except MalformedResponseError as exc:
+                    failure, error = Failure.MALFORMED, exc
+            else:
+                if outcome.status_code in (429, 503):
+                    retry_after = parse_retry_after(
+                        outcome.headers.get("Retry-After"), now=self._clock.utcnow()
+                    )
+                failure = classify_status(
+                    outcome.status_code, has_retry_after=retry_after is not None
+                )
+                error = self._error_for(outcome, retry_after)
+            if failure is Failure.STATUS_429:
+                # Heard once for the whole client, whatever this call's own table says.
+                pause = policy.backoff(attempt, 1.0) if retry_after is None else retry_after
+                self._gate.throttled(sent_at=sent_at, wait=pause, retry_after=retry_after)
+            action = policy.action(method, failure)
+            if action is Action.RETRY:
+                if retry_after is not None:
+                    delay = retry_after
+                else:
+                    delay = policy.backoff(attempt, self._random())
+                within_limits = (
+                    (retry_after is None or retry_after <= policy.max_retry_after)
+                    and attempt < policy.max_attempts
+                    and self._clock.monotonic() - first_sent + delay <= policy.budget
+                )
+                if within_limits:
+                    logger.info(
+                        "retrying %s %s after %s (attempt %d of %d) in %.2f s",
+                        method, path, failure.value, attempt, policy.max_attempts, delay,
+                    )  # fmt: skip
+                    self.emit(
+                        RetryEvent(
+                            method=method, path=path, attempt=attempt, failure=failure, delay=delay
+                        )
+                    )
+                    if failure is not Failure.STATUS_429:  # the gate already holds a 429 back
+                        await self._sleep(delay)
+                    continue
+            self.emit(
+                GiveUpEvent(
+                    method=method, path=path, attempt=attempt, failure=failure, action=action
+                )
+            )
+            if action is Action.AMBIGUOUS and method not in READ_METHODS:
+                logger.warning(
+                    "%s %s may or may not have been stored (%s); not resent",
+                    method, path, failure.value,
+                )  # fmt: skip
+                raise AmbiguousCreateError(
+                    payload=json,
+                    started_at=started_at,
+                    finished_at=self._clock.utcnow(),
+                    cause=error,
+                ) from error
+            logger.debug("giving up on %s %s after %s", method, path, failure.value)
+            raise error
 
-    def _error_for(self, response: httpx.Response) -> EsperError:
+    async def _attempt(
+        self, request: httpx.Request, policy: RetryPolicy
+    ) -> tuple[float, httpx.Response | httpx.TransportError]:
+        """Send once inside a concurrency slot, after the client-wide gate; never raises httpx's
+        errors (it returns them) so the caller classifies every outcome in one place."""
+        async with self._gate.slot():
+            try:
+                await self._gate.wait_turn(max_pause=policy.max_retry_after)
+            except ClientPaused as paused:
+                raise RateLimitError(
+                    f"not sent: the client is paused by an earlier 429 for {paused.seconds:.1f} s,"
+                    f" longer than the retry policy waits ({policy.max_retry_after:g} s)",
+                    method=request.method,
+                    url=str(request.url),
+                    status_code=429,
+                    retry_after=paused.seconds,
+                ) from None
+            sent_at = self._clock.monotonic()
+            try:
+                # send() reads the whole body and returns the connection to the pool before the
+                # slot is released, so in-flight requests never outnumber the slots.
+                return sent_at, await self._http.send(request)
+            except httpx.TransportError as exc:
+                return sent_at, exc
+
+    def _transport_error(self, request: httpx.Request, exc: httpx.TransportError) -> EsperError:
+        method, path = request.method, request.url.path
+        if isinstance(exc, httpx.TimeoutException):
+            return TimeoutError(
+                f"{type(exc).__name__} on {method} {path}", method=method, url=str(request.url)
+            )
+        return ConnectionError(
+            f"{type(exc).__name__} on {method} {path}: {exc}", method=method, url=str(request.url)
+        )
+
+    def emit(self, event: TransportEvent) -> None:
+        """Hand `event` to the client's ``on_event`` hook, if any (its errors are logged)."""
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:  # a broken metrics hook must not break the request it describes
+            logger.exception("the on_event hook raised; ignoring it")
+
+    def _error_for(self, response: httpx.Response, retry_after: float | None) -> EsperError:
         body: Any
         try:
             body = response.json()
         except ValueError:
             body = response.text[:_BODY_EXCERPT]
-        return status_error(response, body)
+        return status_error(response, body, retry_after=retry_after)
 
     def _decode(self, response: httpx.Response, cast_to: type[T]) -> T:
         try:

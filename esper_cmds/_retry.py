@@ -1,0 +1,287 @@
+"""`RetryPolicy`: what is retried, how long to wait, and when to give up.
+
+The policy is a pure, frozen value: a table from (method, failure class) to an `Action`, the
+backoff parameters and the limits. It never sleeps, reads a clock or draws random numbers itself;
+the transport hands it the time and a random number, so every decision is a plain function call
+that tests can check exhaustively.
+
+The default table (``R`` = retried, ``-`` = raised, ``A`` = raised as `AmbiguousCreateError`):
+
+=========================  =====  ======  ========================================================
+failure                    reads  create  why (create)
+=========================  =====  ======  ========================================================
+connect_error              R      R       no connection was made: nothing reached the server
+connect_timeout            R      R       same
+pool_timeout               R      R       the request never left this process
+write_timeout              R      A       part of the body may have arrived (TLS, proxies)
+read_timeout               R      A       the server may be storing it right now
+dropped                    R      A       the connection broke after the request was sent
+status_408                 R      R       the server says it gave up waiting for the request
+status_429                 R      R       the rate limiter refused it before it was processed
+status_500                 R      A       the handler may have failed after storing
+status_502                 R      A       a proxy lost the upstream answer, not the request
+status_503                 R      A       no Retry-After: often a proxy in front of a busy backend
+status_503_retry_after     R      R       an explicit "come back later": the request was refused
+status_504                 R      A       the upstream may still be processing it
+other_5xx                  -      A       unusual; never guessed
+client_error               -      -       400, 401, 403, 404, 409, ...: a definite refusal
+malformed                  -      A       a 2xx whose body could not be read: it *was* stored
+=========================  =====  ======  ========================================================
+
+"Reads" are GET, HEAD and OPTIONS; every other method uses the "create" column, because the only
+other call this API has is the create and sending it twice sends a command twice.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import enum
+from collections.abc import Mapping
+
+import attrs
+import httpx
+
+__all__ = [
+    "DEFAULT_CREATE_RULES",
+    "DEFAULT_READ_RULES",
+    "READ_METHODS",
+    "Action",
+    "Failure",
+    "GiveUpEvent",
+    "RetryEvent",
+    "RetryPolicy",
+    "classify_exception",
+    "classify_status",
+    "parse_retry_after",
+]
+
+
+class Failure(enum.StrEnum):
+    """The failure classes the retry table is keyed by.
+
+    .. versionadded:: 0.1
+    """
+
+    CONNECT_ERROR = "connect_error"
+    CONNECT_TIMEOUT = "connect_timeout"
+    POOL_TIMEOUT = "pool_timeout"
+    WRITE_TIMEOUT = "write_timeout"
+    READ_TIMEOUT = "read_timeout"
+    DROPPED = "dropped"
+    """Any other transport failure: a protocol error, a read or write error, a reset."""
+    STATUS_408 = "status_408"
+    STATUS_429 = "status_429"
+    STATUS_500 = "status_500"
+    STATUS_502 = "status_502"
+    STATUS_503 = "status_503"
+    STATUS_503_RETRY_AFTER = "status_503_retry_after"
+    STATUS_504 = "status_504"
+    OTHER_5XX = "other_5xx"
+    CLIENT_ERROR = "client_error"
+    MALFORMED = "malformed"
+    """A success status whose body is not the JSON expected."""
+
+
+class Action(enum.StrEnum):
+    """What the transport does with a failure.
+
+    .. versionadded:: 0.1
+    """
+
+    RETRY = "retry"
+    """Wait (backoff or Retry-After) and send again, within the attempt and time limits."""
+    RAISE = "raise"
+    """Raise the typed error at once."""
+    AMBIGUOUS = "ambiguous"
+    """Raise `AmbiguousCreateError` carrying the payload: it may have been stored."""
+
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that change nothing on the server, so a resend is always harmless."""
+
+_R, _X, _A = Action.RETRY, Action.RAISE, Action.AMBIGUOUS
+
+DEFAULT_READ_RULES: Mapping[Failure, Action] = {
+    **dict.fromkeys(Failure, _R),
+    Failure.OTHER_5XX: _X,
+    Failure.CLIENT_ERROR: _X,
+    Failure.MALFORMED: _X,
+}
+"""Reads retry every transient failure; a definite refusal or a bad body is raised."""
+
+DEFAULT_CREATE_RULES: Mapping[Failure, Action] = {
+    **dict.fromkeys(Failure, _A),
+    Failure.CONNECT_ERROR: _R,
+    Failure.CONNECT_TIMEOUT: _R,
+    Failure.POOL_TIMEOUT: _R,
+    Failure.STATUS_408: _R,
+    Failure.STATUS_429: _R,
+    Failure.STATUS_503_RETRY_AFTER: _R,
+    Failure.CLIENT_ERROR: _X,
+}
+"""Creates retry only what provably was not processed; anything else that may have been is
+ambiguous, never resent."""
+
+
+def _merge(
+    defaults: Mapping[Failure, Action], rules: Mapping[Failure | str, Action | str]
+) -> Mapping[Failure, Action]:
+    merged = dict(defaults)
+    merged.update({Failure(k): Action(v) for k, v in rules.items()})
+    return merged
+
+
+def _read_rules(rules: Mapping[Failure | str, Action | str]) -> Mapping[Failure, Action]:
+    return _merge(DEFAULT_READ_RULES, rules)
+
+
+def _create_rules(rules: Mapping[Failure | str, Action | str]) -> Mapping[Failure, Action]:
+    return _merge(DEFAULT_CREATE_RULES, rules)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How the transport retries: a table by method and failure class, backoff and limits.
+
+    Tune a field with `attrs.evolve` or pass only what differs; rule tables given here are merged
+    over the defaults, so ``RetryPolicy(create_rules={"status_500": "retry"})`` changes one cell
+    (and would resend creates that may have been stored: only do that if duplicates are harmless).
+
+    Args:
+        max_attempts: Attempts per call, the first included (3: reads are retried twice).
+        base_delay: The first backoff's upper bound, in seconds.
+        max_delay: The upper bound of any backoff, in seconds.
+        budget: Seconds from the first send after which no further attempt starts.
+        max_retry_after: The longest server-requested wait honoured; a longer Retry-After raises
+            `RateLimitError` with ``retry_after`` set instead of retrying early.
+        read_rules: The table for GET/HEAD/OPTIONS, merged over `DEFAULT_READ_RULES`.
+        create_rules: The table for every other method, merged over `DEFAULT_CREATE_RULES`.
+
+    .. versionadded:: 0.1
+    """
+
+    max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    base_delay: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    max_delay: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
+    budget: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+    max_retry_after: float = attrs.field(default=120.0, validator=attrs.validators.ge(0))
+    read_rules: Mapping[Failure, Action] = attrs.field(factory=dict, converter=_read_rules)
+    create_rules: Mapping[Failure, Action] = attrs.field(factory=dict, converter=_create_rules)
+
+    @classmethod
+    def never(cls) -> RetryPolicy:
+        """A policy that sends every request once (ambiguous creates are still reported as such)."""
+        return cls(max_attempts=1)
+
+    def action(self, method: str, failure: Failure) -> Action:
+        """The table's cell for `method` and `failure`."""
+        rules = self.read_rules if method.upper() in READ_METHODS else self.create_rules
+        return rules[failure]
+
+    def backoff(self, retry_number: int, random: float) -> float:
+        """Full-jitter exponential backoff: ``random * min(max_delay, base_delay * 2**(n-1))``.
+
+        Args:
+            retry_number: 1 for the first retry, 2 for the second, ...
+            random: A number in ``[0, 1)``; the transport draws it.
+        """
+        exponent = min(max(retry_number - 1, 0), 62)  # 2**63 overflows nothing but means nothing
+        return random * min(self.max_delay, self.base_delay * 2.0**exponent)
+
+
+def classify_exception(exc: httpx.TransportError) -> Failure:
+    """The failure class of an httpx transport error."""
+    # Order matters: ConnectTimeout and PoolTimeout are TimeoutExceptions too.
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Failure.CONNECT_TIMEOUT
+    if isinstance(exc, httpx.PoolTimeout):
+        return Failure.POOL_TIMEOUT
+    if isinstance(exc, httpx.ConnectError):
+        return Failure.CONNECT_ERROR
+    if isinstance(exc, httpx.WriteTimeout):
+        return Failure.WRITE_TIMEOUT
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure.READ_TIMEOUT
+    return Failure.DROPPED
+
+
+def classify_status(status: int, *, has_retry_after: bool) -> Failure:
+    """The failure class of an error status (`status` >= 400)."""
+    if status == 503:
+        return Failure.STATUS_503_RETRY_AFTER if has_retry_after else Failure.STATUS_503
+    by_status = {
+        408: Failure.STATUS_408,
+        429: Failure.STATUS_429,
+        500: Failure.STATUS_500,
+        502: Failure.STATUS_502,
+        504: Failure.STATUS_504,
+    }
+    if status in by_status:
+        return by_status[status]
+    return Failure.OTHER_5XX if status >= 500 else Failure.CLIENT_ERROR
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP date.
+
+    Returns None when absent or unreadable (the caller then uses its own backoff), and 0 for a
+    date in the past. `now` must be timezone-aware.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        # inf and nan are floats too; neither is a wait anyone can honour.
+        return seconds if 0 <= seconds < float("inf") else None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; "-0000" parses as naive
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+@attrs.frozen
+class RetryEvent:
+    """One request failed and will be sent again after `delay` seconds.
+
+    .. versionadded:: 0.1
+    """
+
+    method: str
+    """The HTTP method."""
+    path: str
+    """The URL path (never the query, never a header)."""
+    attempt: int
+    """The attempt that failed (1 for the first)."""
+    failure: Failure
+    """Why it failed."""
+    delay: float
+    """Seconds until the next attempt (for a 429, the client-wide pause)."""
+
+
+@attrs.frozen
+class GiveUpEvent:
+    """A request failed for good: the table says raise, or attempts or budget ran out.
+
+    .. versionadded:: 0.1
+    """
+
+    method: str
+    """The HTTP method."""
+    path: str
+    """The URL path."""
+    attempt: int
+    """The attempt that failed last."""
+    failure: Failure
+    """Why it failed."""
+    action: Action
+    """The table's cell: ``raise``/``ambiguous``, or ``retry`` when a limit stopped it."""
