@@ -19,7 +19,7 @@ from ..models import Command, CommandArgs, CommandType, DeviceType, Schedule, Sc
 from .journal import Journal
 from .outcome import ChunkOutcome, FanOutResult
 from .plan import Plan, build_plan, parse_targets
-from .reconcile import ServerClock
+from .reconcile import Fence, take_fence
 from .runner import ChunkRetry, Job, ProgressCallback, Runner
 from .targets import resolve_groups as resolve_group_members
 
@@ -185,8 +185,10 @@ async def fan_out_iter(
         chunk_size=chunk_size,
         concurrency=concurrency,
     )
-    opened = None if journal is None else await Journal.open(journal, plan)
-    clock = ServerClock()
+    fence = await take_fence(client.commands)
+    opened = None if journal is None else await Journal.open(journal, plan, fence)
+    if opened is not None:
+        fence = opened.fence  # the first run's: its requests must not look like others'
     jobs: list[Job] = []
     for chunk in plan.chunks:
         state = None if opened is None else opened.states.get(chunk.index)
@@ -197,11 +199,8 @@ async def fan_out_iter(
                 in_doubt_since=None if state is None else state.started_at,
             )
         )
-    if opened is not None:
-        for offset in opened.clock_offsets:
-            clock.observe_offset(offset)
     settings = _Settings(
-        client, plan, concurrency, retry or ChunkRetry(), opened, on_progress, clock
+        client, plan, concurrency, retry or ChunkRetry(), opened, on_progress, fence
     )
     send, receive = anyio.create_memory_object_stream[ChunkOutcome](concurrency)
     stream = FanOutStream(receive)
@@ -227,7 +226,7 @@ class _Settings:
         retry: ChunkRetry,
         journal: Journal | None,
         on_progress: ProgressCallback | None,
-        clock: ServerClock,
+        fence: Fence,
     ) -> None:
         self.client = client
         self.plan = plan
@@ -236,7 +235,7 @@ class _Settings:
         self.journal_path = None if journal is None else journal.path
         self.journal = journal
         self.on_progress = on_progress
-        self.clock = clock
+        self.fence = fence
 
     def runner(
         self, journal: Journal | None, emit: MemoryObjectSendStream[ChunkOutcome] | None
@@ -249,7 +248,7 @@ class _Settings:
             journal=journal,
             on_progress=self.on_progress,
             emit=emit,
-            clock=self.clock,
+            fence=self.fence,
         )
 
     async def produce(
@@ -272,7 +271,9 @@ class _Settings:
             Job(f.chunk, in_doubt_since=f.in_doubt_since, error=f.error) for f in previous.failed
         ]
         journal = (
-            None if self.journal_path is None else await Journal.open(self.journal_path, self.plan)
+            None
+            if self.journal_path is None
+            else await Journal.open(self.journal_path, self.plan, self.fence)
         )
         try:
             fresh = await self.runner(journal, None).run(jobs)

@@ -2,9 +2,10 @@
 
 Strictly private. Records, one per line, each flushed and fsync'd before the fan-out goes on:
 
-- ``{"type": "header", "fingerprint": ..., ...}`` first, describing the plan;
+- ``{"type": "header", "fingerprint": ..., "fence": ...}`` first, describing the plan and the
+  newest request that existed before the first run (see `reconcile`);
 - ``{"type": "started", "chunk": i, "at": ...}`` before each create is sent;
-- ``{"type": "created", "chunk": i, "request_id": ..., "at": ..., "server_time": ...}`` once the
+- ``{"type": "created", "chunk": i, "request_id": ..., "at": ...}`` once the
   server's request is known (created, or found by reconciliation).
 
 A re-run skips chunks with a "created" record and reconciles chunks whose last record is
@@ -27,6 +28,7 @@ from attrs import define, frozen
 from .._errors import EsperError
 from ..models import CommandRequest
 from .plan import Chunk, Plan
+from .reconcile import Fence
 
 __all__ = ["ChunkState", "Journal", "JournalError", "JournalMismatchError"]
 
@@ -60,41 +62,50 @@ class Journal:
 
     path: Path
     states: dict[int, ChunkState]
-    clock_offsets: list[dt.timedelta]
-    """Server time minus local time, as seen in earlier runs' created records."""
+    fence: Fence
+    """The fence of the journal's first run: reconciliation looks back to it."""
     _fd: int
     _lock: anyio.Lock
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str], plan: Plan) -> Journal:
-        """Open (or create) the journal at `path` for `plan`.
+    async def open(cls, path: str | os.PathLike[str], plan: Plan, fence: Fence) -> Journal:
+        """Open (or create) the journal at `path` for `plan`; a new one records `fence`.
 
         Raises:
             JournalMismatchError: The file is a journal of another fan-out, or not a journal.
             JournalError: The file cannot be read or written.
         """
-        return await anyio.to_thread.run_sync(cls._open_sync, Path(path), plan)
+        return await anyio.to_thread.run_sync(cls._open_sync, Path(path), plan, fence)
 
     @classmethod
-    def _open_sync(cls, path: Path, plan: Plan) -> Journal:
+    def _open_sync(cls, path: Path, plan: Plan, fence: Fence) -> Journal:
         try:
-            lines = path.read_bytes().splitlines() if path.exists() else []
+            data = path.read_bytes() if path.exists() else b""
         except OSError as exc:
             raise JournalError(f"cannot read journal {path}: {exc}") from exc
-        records = _parse(path, lines)
+        records = _parse(path, data.splitlines())
+        try:
+            if records and not data.endswith(b"\n"):
+                # Drop the torn tail, or the next record would be glued onto it.
+                os.truncate(path, data.rfind(b"\n") + 1)
+        except OSError as exc:
+            raise JournalError(f"cannot repair journal {path}: {exc}") from exc
         states: dict[int, ChunkState] = {}
-        offsets: list[dt.timedelta] = []
         if records:
             _check_header(path, records[0], plan)
-            for record in records[1:]:
-                _apply(record, states, offsets, len(plan.chunks))
+            try:
+                fence = _fence_from(records[0])
+                for record in records[1:]:
+                    _apply(record, states, len(plan.chunks))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise JournalMismatchError(f"{path} has a damaged record ({exc!r})") from None
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise JournalError(f"cannot open journal {path}: {exc}") from exc
-        journal = cls(path, states, offsets, fd, anyio.Lock())
+        journal = cls(path, states, fence, fd, anyio.Lock())
         if not records:
-            journal._append_sync(_header(plan))
+            journal._append_sync({**_header(plan), "fence": _fence_record(fence)})
         return journal
 
     async def started(self, chunk: Chunk, at: dt.datetime) -> None:
@@ -110,8 +121,6 @@ class Journal:
             "request_id": str(request.id),
             "at": at.isoformat(),
         }
-        if request.created_on is not None:
-            record["server_time"] = request.created_on.isoformat()
         await self._append(record)
         self.states[chunk.index] = ChunkState(request_id=request.id)
 
@@ -183,12 +192,23 @@ def _check_header(path: Path, header: dict[str, Any], plan: Plan) -> None:
         )
 
 
-def _apply(
-    record: dict[str, Any],
-    states: dict[int, ChunkState],
-    offsets: list[dt.timedelta],
-    chunk_count: int,
-) -> None:
+def _fence_record(fence: Fence) -> dict[str, str | None]:
+    return {
+        "created_on": None if fence.created_on is None else fence.created_on.isoformat(),
+        "request_id": None if fence.request_id is None else str(fence.request_id),
+    }
+
+
+def _fence_from(header: dict[str, Any]) -> Fence:
+    raw = header["fence"]
+    created_on, request_id = raw["created_on"], raw["request_id"]
+    return Fence(
+        None if created_on is None else dt.datetime.fromisoformat(created_on),
+        None if request_id is None else uuid.UUID(request_id),
+    )
+
+
+def _apply(record: dict[str, Any], states: dict[int, ChunkState], chunk_count: int) -> None:
     index = record.get("chunk")
     if not isinstance(index, int) or not 0 <= index < chunk_count:
         return
@@ -198,6 +218,3 @@ def _apply(
         states[index] = ChunkState(started_at=dt.datetime.fromisoformat(record["at"]))
     elif record["type"] == "created":
         states[index] = ChunkState(request_id=uuid.UUID(record["request_id"]))
-        if "server_time" in record:
-            local = dt.datetime.fromisoformat(record["at"])
-            offsets.append(dt.datetime.fromisoformat(record["server_time"]) - local)

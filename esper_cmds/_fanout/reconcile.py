@@ -3,54 +3,62 @@
 Strictly private. A create can fail after the server stored it (a dropped connection, a 5xx after
 the write, a crash between send and journal). Resending blindly would give those devices the
 command twice, so the fan-out first looks for the request on the server: requests for the same
-command and type that target the chunk's first target, created since the attempt began, whose
-targets are exactly the chunk's. Chunks are disjoint, so such a request can only be this chunk's.
+command and type that target the chunk's first target and whose targets are exactly the chunk's.
+Chunks are disjoint, so such a request can only be this chunk's, provided it is newer than the
+fan-out itself.
 
-"Since the attempt began" is in the server's clock, which may differ from ours (a simulator on a
-fixed clock, a skewed host). The offset is learned from the ``created_on`` of requests this
-fan-out (or its journal) created; until one is known, only "no matching request at all" proves
-absence.
+"Newer than the fan-out" is decided on the server's own clock, never ours: before sending
+anything, the fan-out notes the newest request the enterprise already has (its `Fence`). Every
+request the fan-out creates is listed before the fence; an identical request from an earlier run is
+not. A journal keeps the fence of its first run, so a resumed run looks back that far.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
-from attrs import define, field
+from attrs import frozen
 
 from .._resources import Commands
 from ..models import CommandRequest
 from .plan import Chunk, Plan
 
-__all__ = ["ServerClock", "ServerClockUnknownError", "find_request"]
+__all__ = ["Fence", "find_request", "take_fence"]
 
 _PAGE_SIZE = 50
 
 
-class ServerClockUnknownError(Exception):
-    """Strictly private: a matching request exists, but we cannot tell if it is this attempt's."""
+@frozen
+class Fence:
+    """The newest request that existed before the fan-out began (None: there was none).
+
+    Attributes:
+        created_on: Its creation time on the server's clock.
+        request_id: Its id, so it is never mistaken for one of ours when times tie.
+    """
+
+    created_on: dt.datetime | None = None
+    request_id: uuid.UUID | None = None
+
+    def excludes(self, request: CommandRequest) -> bool:
+        """True if `request` existed before the fan-out began."""
+        if request.id == self.request_id:
+            return True
+        return (
+            self.created_on is not None
+            and request.created_on is not None
+            and request.created_on < self.created_on
+        )
 
 
-@define
-class ServerClock:
-    """The server's clock relative to ours, learned from requests it created."""
-
-    _offset: dt.timedelta | None = field(default=None, alias="offset")
-
-    @property
-    def offset(self) -> dt.timedelta | None:
-        """Server time minus local time; the smallest seen, so a window is never too narrow."""
-        return self._offset
-
-    def observe(self, request: CommandRequest, local_after: dt.datetime) -> None:
-        """Learn from a request created before `local_after` (our clock)."""
-        if request.created_on is not None:
-            self.observe_offset(request.created_on - local_after)
-
-    def observe_offset(self, offset: dt.timedelta) -> None:
-        """Learn one offset sample."""
-        if self._offset is None or offset < self._offset:
-            self._offset = offset
+async def take_fence(commands: Commands) -> Fence:
+    """The enterprise's newest request, read before anything is sent."""
+    page = await commands.list(page_size=1).first_page()
+    if not page.results:
+        return Fence()
+    newest = page.results[0]
+    return Fence(newest.created_on, newest.id)
 
 
 def _matches(request: CommandRequest, plan: Plan, chunk: Chunk) -> bool:
@@ -67,22 +75,13 @@ def _matches(request: CommandRequest, plan: Plan, chunk: Chunk) -> bool:
 
 
 async def find_request(
-    commands: Commands,
-    plan: Plan,
-    chunk: Chunk,
-    *,
-    attempt_began: dt.datetime,
-    clock: ServerClock,
-    clock_skew: dt.timedelta,
+    commands: Commands, plan: Plan, chunk: Chunk, *, fence: Fence
 ) -> CommandRequest | None:
-    """The request stored by an attempt begun at `attempt_began` (local time), or None if none.
+    """The request this fan-out stored for `chunk`, or None if provably there is none.
 
     Raises:
-        ServerClockUnknownError: A matching request exists but the server's clock is unknown.
         EsperError: The listing failed (the chunk stays in doubt).
     """
-    offset = clock.offset
-    since = None if offset is None else attempt_began + offset - clock_skew
     # Filtering by one device keeps the URL short (1000 ids would not fit in a request line); a
     # GROUP request's devices are not listed by id, so those are found by command and type alone.
     pager = commands.list(
@@ -91,11 +90,17 @@ async def find_request(
         devices=chunk.devices[:1] or None,
         page_size=_PAGE_SIZE,
     )
-    async for request in pager:
-        if since is not None and request.created_on is not None and request.created_on < since:
-            break  # newest first: everything after this is older still
-        if _matches(request, plan, chunk):
-            if since is None:
-                raise ServerClockUnknownError(str(request.id))
-            return request
-    return None
+    # Page by page rather than ``async for``: leaving an async generator early would leave it
+    # to the garbage collector to close (trio warns about that).
+    page = await pager.first_page()
+    while True:
+        for request in page.results:
+            if fence.excludes(request):
+                if request.id == fence.request_id:
+                    continue
+                return None  # newest first: everything after this is older still
+            if _matches(request, plan, chunk):
+                return request
+        if page.next is None:
+            return None
+        page = await pager.fetch_page(page.next)

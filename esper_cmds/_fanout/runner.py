@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
-from attrs import evolve, field, frozen
+from attrs import field, frozen
 
 from .._errors import (
     AmbiguousCreateError,
@@ -31,7 +31,7 @@ from .._errors import (
 from .journal import Journal
 from .outcome import ChunkOutcome, Created, Failed, FanOutProgress, Reconciled, Resumed
 from .plan import Chunk, Plan
-from .reconcile import ServerClock, ServerClockUnknownError, find_request
+from .reconcile import Fence, find_request
 
 if TYPE_CHECKING:
     from .._client import EsperClient
@@ -63,15 +63,12 @@ class ChunkRetry:
         max_attempts: Creates sent per chunk at most (a reconciled chunk stops early).
         backoff: Base of the full-jitter exponential wait between attempts, in seconds.
         max_backoff: Cap of that wait.
-        clock_skew: How far the server's clock may drift from the offset learned from its
-            answers; widens the reconciliation window.
         sleep: The sleep function (inject a fake one in tests).
     """
 
     max_attempts: int = 5
     backoff: float = 0.5
     max_backoff: float = 8.0
-    clock_skew: dt.timedelta = dt.timedelta(minutes=5)
     sleep: Callable[[float], Awaitable[None]] = field(default=anyio.sleep, repr=False)
 
     def delay(self, attempt: int) -> float:
@@ -111,7 +108,7 @@ class Runner:
         journal: Journal | None,
         on_progress: ProgressCallback | None,
         emit: MemoryObjectSendStream[ChunkOutcome] | None,
-        clock: ServerClock,
+        fence: Fence,
     ) -> None:
         self._client = client
         self._plan = plan
@@ -120,10 +117,8 @@ class Runner:
         self._journal = journal
         self._on_progress = on_progress
         self._emit = emit
-        self._clock = clock
+        self._fence = fence
         self._outcomes: dict[int, ChunkOutcome] = {}
-        self._deferred: list[Job] = []
-        self._final_pass = False
         self._fatal: BaseException | None = None
         self._total = 0
 
@@ -137,11 +132,6 @@ class Runner:
         """
         self._total = len(jobs)
         await self._pass(jobs)
-        if self._deferred:
-            # Lost answers met before any create told us the server's clock: by now one has.
-            self._final_pass = True
-            jobs, self._deferred = self._deferred, []
-            await self._pass(jobs)
         return self._outcomes
 
     async def _pass(self, jobs: Sequence[Job]) -> None:
@@ -156,8 +146,6 @@ class Runner:
         for job in todo:  # shared: each job goes to exactly one worker
             try:
                 outcome = await self._settle(job)
-                if outcome is None:
-                    continue  # deferred to the final pass
                 await self._finish(outcome)
             except Exception as exc:  # journal or progress callback: stop the whole run
                 self._fatal = exc
@@ -173,7 +161,7 @@ class Runner:
         if self._emit is not None:
             await self._emit.send(outcome)
 
-    async def _settle(self, job: Job) -> ChunkOutcome | None:
+    async def _settle(self, job: Job) -> ChunkOutcome:
         chunk = job.chunk
         if job.request_id is not None:
             return Resumed(chunk, job.request_id)
@@ -183,22 +171,8 @@ class Runner:
             if in_doubt is not None:
                 try:
                     found = await find_request(
-                        self._client.commands,
-                        self._plan,
-                        chunk,
-                        attempt_began=in_doubt,
-                        clock=self._clock,
-                        clock_skew=retry.clock_skew,
+                        self._client.commands, self._plan, chunk, fence=self._fence
                     )
-                except ServerClockUnknownError:
-                    if not self._final_pass:
-                        self._deferred.append(
-                            evolve(
-                                job, in_doubt_since=in_doubt, error=last_error, attempts=attempts
-                            )
-                        )
-                        return None
-                    return self._in_doubt(chunk, last_error, attempts, in_doubt)
                 except EsperError as exc:
                     return self._in_doubt(chunk, last_error or exc, attempts, in_doubt)
                 if found is not None:
@@ -229,7 +203,6 @@ class Runner:
                 continue
             except EsperError as exc:  # the server refused the content: sending again cannot help
                 return Failed(chunk, exc, retryable=False, attempts=attempts)
-            self._clock.observe(request, _now())
             await self._record(chunk, request)
             return Created(chunk, request, attempts)
 
