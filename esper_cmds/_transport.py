@@ -95,7 +95,7 @@ class Transport:
         )
 
     def __repr__(self) -> str:
-        return f"Transport(base_url='{self._base_url}', retry={self._retry!r})"
+        return f"Transport(base_url='{self._base_url}')"
 
     @property
     def retry(self) -> RetryPolicy:
