@@ -109,7 +109,8 @@ class Poller:
         self._rounds = 0
         self._calls = 0
         self._errors = 0
-        self._finished = False
+        self._totals_useless = False
+        """Every request changed last round, so totals would have saved nothing."""
         self.failure: Exception | None = None
         """A non-transient error that ended the watch; raised to whoever iterates the changes."""
 
@@ -164,23 +165,29 @@ class Poller:
         """Bring every unfinished request up to date; whether any device changed."""
         self._rounds += 1
         active = [t for t in self._trackers.values() if not t.done]
-        totals = await self._fetch_totals(active) if self._use_totals else {}
+        known = sum(1 for t in active if t.read_once)
+        use_totals = self._use_totals and not self._totals_useless
+        totals = await self._fetch_totals(active) if use_totals else {}
         if self.failure is not None:
             return False
-        changes = 0
+        changed: list[RequestTracker] = []
         async with anyio.create_task_group() as tg:
 
             async def update(tracker: RequestTracker) -> None:
-                nonlocal changes
                 plan = tracker.plan(totals.get(tracker.request_id), page_size=self._page_size)
                 try:
-                    changes += await self._update(tracker, plan, send)
+                    if await self._update(tracker, plan, send):
+                        changed.append(tracker)
                 except Exception as exc:  # kept as itself, not wrapped in an exception group
                     self._fail(exc, tg)
 
             for tracker in active:
                 tg.start_soon(update, tracker)
-        return changes > 0
+        # When every request moves every round (all started together), the listing is one call
+        # more for nothing: read directly until a round shows some request standing still. A
+        # first read is all "changes" and says nothing about movement, so it does not count.
+        self._totals_useless = known == len(active) > 1 and len(changed) == known
+        return bool(changed)
 
     async def _update(
         self,
