@@ -205,11 +205,19 @@ async def fan_out_iter(
     send, receive = anyio.create_memory_object_stream[ChunkOutcome](concurrency)
     stream = FanOutStream(receive)
     try:
+        body_error: Exception | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(settings.produce, jobs, send, stream)
             with receive:
-                yield stream
+                try:
+                    yield stream
+                except Exception as exc:
+                    # Re-raised below, outside the task group, so the caller gets its own
+                    # exception back rather than an ExceptionGroup around it.
+                    body_error = exc
             tg.cancel_scope.cancel()  # only has work left to cancel if the caller left early
+        if body_error is not None:
+            raise body_error
     finally:
         if opened is not None:
             await opened.aclose()

@@ -26,7 +26,7 @@ from .conftest import FAST, client_for
 
 pytestmark = pytest.mark.anyio
 
-HARSH = {
+HARSH: dict[FaultKind | str, float] = {
     FaultKind.ERROR_BEFORE_STORE: 0.10,
     FaultKind.ERROR_AFTER_STORE: 0.05,
     FaultKind.DROP_AFTER_STORE: 0.05,
