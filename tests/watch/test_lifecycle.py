@@ -161,3 +161,45 @@ async def test_scheduled_is_in_flight_until_the_window_opens() -> None:
     finals = [e for e in events if is_terminal(e.new_state)]
     assert {e.new_state for e in finals} == {CommandState.SUCCESS}
     assert all(e.at >= opens for e in finals)
+
+
+@pytest.mark.anyio
+async def test_a_group_request_over_1000_devices_reads_only_the_moving_states() -> None:
+    """A 2400-device group request: state-filtered reads still report every transition once."""
+    sim = Simulator(devices=2400, groups=4, offline=0.25, seed=12, step_seconds=1.0)
+    time = SimTime(sim)
+    offline = [d for d in sim.device_ids if not sim.is_online(d)]
+    woken = offline[:7]
+
+    def wake(sleeps: int) -> None:
+        if sleeps == 10:
+            for device in woken:
+                sim.set_online(device, True)
+
+    time.hooks.append(wake)
+    async with sim_client(sim, rate_limit=None) as client:
+        request = await client.commands.create(
+            command="REBOOT", groups=sim.group_ids, device_type="all"
+        )
+        sim.reset_stats()
+        async with watch(
+            client,
+            [request.id],
+            timeout=30,
+            interval=1.0,
+            max_interval=1.0,
+            jitter=0,
+            clock=time.clock,
+            sleep=time.sleep,
+        ) as changes:
+            events = [change async for change in changes]
+    summary = changes.summary
+    server = await raw_statuses(sim, str(request.id))
+    assert len(server) > 1000
+    assert {str(d): str(s) for d, s in summary.requests[request.id].states.items()} == server
+    for device in woken:
+        seen = [e.new_state for e in events if str(e.device) == device]
+        assert seen == [CommandState.QUEUED, *LIFECYCLE, CommandState.SUCCESS]
+    # An unfiltered round costs 3 pages; rounds where only queued devices remain cost less.
+    assert summary.calls < 3 * summary.rounds
+    assert set(summary.pending[request.id]) == {uuid.UUID(d) for d in offline if d not in woken}
