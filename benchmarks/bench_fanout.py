@@ -1,0 +1,161 @@
+"""Fan-out throughput: 100,000 devices against the simulator with 50 ms per request.
+
+Run with ``python -m benchmarks.bench_fanout``. Prints, from one run:
+
+- the fan-out's time and its ratio to the ideal ``ceil(chunks / concurrency) × latency``;
+- sequential creation of the same chunks, one after another, with this library and with the
+  official ``esperclient`` SDK (what the SDK and Esper's own fleet tool do), and the speed-up.
+
+By default the simulator runs in its own process (``--server process``): in a thread of this one
+(``--server thread``) it shares the GIL with the client, and its CPU time per 1000-device create
+(validation, 1000 statuses, the JSON) is then added to the client's, serialising both.
+
+The client's default pacing (4000 calls per 5 minutes, Esper's own fleet tool's pace) would make
+this a benchmark of the token bucket, so it is switched off here (``rate_limit=None``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import anyio
+import esperclient
+import httpx
+
+from esper_cmds import EsperClient
+from esper_cmds._fanout import fan_out
+from esper_cmds._fanout.plan import Plan
+from esper_cmds.simulator import Simulator
+
+
+def _client(sim: Simulator, url: str) -> EsperClient:
+    return EsperClient(
+        base_url=url, api_key=sim.api_key, enterprise_id=sim.enterprise_id, rate_limit=None
+    )
+
+
+async def _fan_out(
+    sim: Simulator, url: str, chunk_size: int, concurrency: int
+) -> tuple[float, Plan]:
+    async with _client(sim, url) as client:
+        start = time.perf_counter()
+        result = await fan_out(
+            client,
+            command="REBOOT",
+            devices=sim.device_ids,
+            device_type="all",
+            chunk_size=chunk_size,
+            concurrency=concurrency,
+        )
+        elapsed = time.perf_counter() - start
+    result.raise_for_failures()
+    return elapsed, result.plan
+
+
+async def _sequential(sim: Simulator, url: str, plan: Plan) -> float:
+    async with _client(sim, url) as client:
+        start = time.perf_counter()
+        for chunk in plan.chunks:
+            await client.commands.create_from_payload(plan.payload(chunk))
+        return time.perf_counter() - start
+
+
+def _sdk_sequential(sim: Simulator, url: str, plan: Plan) -> float:
+    config = esperclient.Configuration()
+    config.host = url
+    config.api_key["Authorization"] = sim.api_key
+    config.api_key_prefix["Authorization"] = "Bearer"
+    api = esperclient.CommandsV2Api(esperclient.ApiClient(config))
+    start = time.perf_counter()
+    for chunk in plan.chunks:
+        request = esperclient.V0CommandRequest(
+            command_type="DEVICE", devices=list(chunk.devices), device_type="all", command="REBOOT"
+        )
+        api.create_command(sim.enterprise_id, request)
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _server_process(args: argparse.Namespace) -> Iterator[str]:
+    """The simulator CLI on a free loopback port; the same seed gives the same fleet and key."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "esper_cmds.simulator",
+        "--devices",
+        str(args.devices),
+        "--groups",
+        "0",
+        "--seed",
+        "1",
+        "--port",
+        str(port),
+        "--latency",
+        str(args.latency),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/__sim__/stats", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the simulator process did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def main() -> None:
+    """Run the three measurements and print the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--no-sdk", action="store_true", help="skip the esperclient run")
+    parser.add_argument("--server", choices=["process", "thread"], default="process")
+    args = parser.parse_args()
+
+    sim = Simulator(devices=args.devices, groups=0, seed=1, latency=args.latency)
+    serve = sim.serve_in_thread() if args.server == "thread" else _server_process(args)
+    with serve as url:
+        fanned, plan = anyio.run(_fan_out, sim, url, args.chunk_size, args.concurrency)
+        chunks = len(plan.chunks)
+        ideal = math.ceil(chunks / args.concurrency) * args.latency
+        sequential = anyio.run(_sequential, sim, url, plan)
+        sdk = None if args.no_sdk else _sdk_sequential(sim, url, plan)
+        stats = httpx.get(url.removesuffix("/api") + "/__sim__/stats").json()
+    print(
+        f"{args.devices} devices, {chunks} chunks of {args.chunk_size},"
+        f" concurrency {args.concurrency}, latency {args.latency * 1000:.0f} ms,"
+        f" simulator in a {args.server}"
+    )
+    print(
+        f"fan_out:                  {fanned:6.2f} s  {fanned / ideal:5.2f}x ideal ({ideal:.2f} s)"
+    )
+    print(
+        f"sequential (esper_cmds):  {sequential:6.2f} s  fan_out {sequential / fanned:4.1f}x faster"
+    )
+    if sdk is not None:
+        print(f"sequential (esperclient): {sdk:6.2f} s  fan_out {sdk / fanned:4.1f}x faster")
+    print(f"creates served: {stats['calls']['create']}, stored: {stats['requests_created']}")
+
+
+if __name__ == "__main__":
+    main()
