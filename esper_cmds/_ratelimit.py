@@ -232,7 +232,7 @@ class ClientGate:
             self._emit(PauseEvent(seconds=wait, status_code=429, retry_after=retry_after))
         limit = self._limit
         # Requests sent before the last cut were paced at the old rate: their 429s say nothing new.
-        if limit is None or not limit.adaptive or sent_at < self._last_cut:
+        if limit is None or not limit.adaptive or sent_at <= self._last_cut:
             return
         self._last_cut = now
         floor = limit.rate * limit.min_fraction
@@ -249,8 +249,10 @@ class ClientGate:
             self._set_rate(min(limit.rate, self.rate * limit.recover_factor))
         self._tokens = min(float(limit.burst), self._tokens + (now - self._refilled_at) * self.rate)
         self._refilled_at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        # The tolerance stops float rounding (0.9999999...) from asking for a wait so short that
+        # the clock cannot move by it, which would spin forever.
+        if self._tokens >= 1.0 - 1e-9:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return 0.0
         return (1.0 - self._tokens) / self.rate
 

@@ -265,14 +265,16 @@ class Transport:
                 return sent_at, exc
 
     def _transport_error(self, request: httpx.Request, exc: httpx.TransportError) -> EsperError:
-        method, path = request.method, request.url.path
+        method, path, url = request.method, request.url.path, str(request.url)
+        error: EsperError
         if isinstance(exc, httpx.TimeoutException):
-            return TimeoutError(
-                f"{type(exc).__name__} on {method} {path}", method=method, url=str(request.url)
+            error = TimeoutError(f"{type(exc).__name__} on {method} {path}", method=method, url=url)
+        else:
+            error = ConnectionError(
+                f"{type(exc).__name__} on {method} {path}: {exc}", method=method, url=url
             )
-        return ConnectionError(
-            f"{type(exc).__name__} on {method} {path}: {exc}", method=method, url=str(request.url)
-        )
+        error.__cause__ = exc  # raised later, outside the except block that caught it
+        return error
 
     def emit(self, event: TransportEvent) -> None:
         """Hand `event` to the client's ``on_event`` hook, if any (its errors are logged)."""
