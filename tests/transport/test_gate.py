@@ -108,12 +108,10 @@ async def test_rate_is_cut_once_per_episode_then_recovers() -> None:
     router.get(STATUS_URL).mock(side_effect=respond)
     events: list[TransportEvent] = []
     limit = RateLimit(calls=103, per_seconds=1.0, burst=3, recover_after=30.0)
-    async with (
-        make_client(router, clock, events, rate_limit=limit) as client,
-        anyio.create_task_group() as tg,
-    ):
-        for _ in range(3):
-            tg.start_soon(client.commands.statuses(REQUEST_ID).first_page)
+    async with make_client(router, clock, events, rate_limit=limit) as client:
+        async with anyio.create_task_group() as tg:  # ends before the asserts
+            for _ in range(3):
+                tg.start_soon(client.commands.statuses(REQUEST_ID).first_page)
         cuts = [e for e in events if isinstance(e, RateChangeEvent)]
         assert [(c.old_rate, c.new_rate) for c in cuts] == [(100.0, 50.0)]
         await client.commands.statuses(REQUEST_ID).first_page()  # arrival 7 -> 429 -> retried
