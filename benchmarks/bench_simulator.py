@@ -1,19 +1,28 @@
 """Server CPU per request of the simulator at 10,000 devices, status pages of 500.
 
-Run: ``.venv/bin/python -m benchmarks.bench_simulator [--devices 10000 --groups 50]``.
+Run: ``.venv/bin/python -m benchmarks.bench_simulator [--devices 10000 --groups 50] [--loopback]``.
 
-The app is called in-process through httpx.ASGITransport; an ASGI wrapper measures
+In-process (the default), the app is called through httpx.ASGITransport; an ASGI wrapper measures
 ``time.process_time()`` around the app only, so the client's own CPU is not counted. With one
 thread doing everything, process time is the server's CPU for that request.
+
+With ``--loopback``, the simulator runs as ``python -m esper_cmds.simulator`` in its own process,
+as the fan-out benchmark runs it, and the CPU that whole process spent (uvicorn's HTTP parsing,
+the ASGI stack, the app, the socket writes) is read from ``/proc/<pid>/stat`` around a batch of
+sequential calls. The kernel counts in ticks (10 ms), so batches are large; Linux only.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import os
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
 import httpx
@@ -126,14 +135,92 @@ async def run(devices: int, groups: int, rounds: int) -> None:
             print(_summary(name, samples))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of every thread of process `pid` so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        # Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def _server_process(devices: int, groups: int) -> Iterator[tuple[int, str]]:
+    """The simulator CLI on a free loopback port; yields its pid and base URL."""
+    command = [
+        *(sys.executable, "-m", "esper_cmds.simulator", "--port", "0", "--seed", "1"),
+        *("--devices", str(devices), "--groups", str(groups)),
+    ]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line.startswith("ESPER_BASE_URL="):
+                raise RuntimeError("the simulator process did not start")
+            yield process.pid, line.strip().partition("=")[2]
+        finally:
+            process.terminate()
+            process.wait()
+
+
+def run_loopback(devices: int, groups: int, calls: int) -> None:
+    """Whole-process server CPU per call over real loopback HTTP, in batches of `calls`."""
+    # The CLI builds the same fleet, key and enterprise from the same seed.
+    sim = Simulator(devices=devices, groups=groups, seed=1)
+    eid = sim.enterprise_id
+    with (
+        _server_process(devices, groups) as (pid, url),
+        httpx.Client(base_url=url, headers=sim.headers, timeout=30) as client,
+    ):
+        chunks = [sim.device_ids[i : i + 1000] for i in range(0, len(sim.device_ids), 1000)]
+
+        def create(n: int) -> httpx.Response:
+            body = {
+                "command_type": "DEVICE",
+                "devices": chunks[n % len(chunks)],
+                "device_type": "all",
+                "command": "REBOOT",
+            }
+            return client.post(f"/v0/enterprise/{eid}/command/", json=body).raise_for_status()
+
+        request_id = create(0).json()["id"]
+        status_url = f"/v0/enterprise/{eid}/command/{request_id}/status/"
+        batches: list[tuple[str, Callable[[int], httpx.Response]]] = [
+            (f"create DEVICE ({len(chunks[0])} devices)", create),
+            (
+                "status page of 500",
+                lambda n: client.get(status_url, params={"limit": 500, "offset": n % 2 * 500}),
+            ),
+            (
+                "request list page of 20 (with totals)",
+                lambda n: client.get(f"/v0/enterprise/{eid}/command/"),
+            ),
+        ]
+        print(f"simulator process: {devices} devices, {groups} groups, {calls} calls per line")
+        for name, call in batches:
+            for n in range(10):  # warm up: imports, caches, the encoder
+                call(n).raise_for_status()
+            before = _cpu_seconds(pid)
+            for n in range(calls):
+                call(n).raise_for_status()
+            spent = _cpu_seconds(pid) - before
+            print(f"{name:<44} server CPU per call {spent / calls * 1000:6.2f} ms")
+
+
 def main() -> None:
     """Parse arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--loopback", action="store_true", help="server in its own process")
+    parser.add_argument("--calls", type=int, default=300, help="calls per --loopback batch")
     args = parser.parse_args()
-    anyio.run(run, args.devices, args.groups, args.rounds)
+    if args.loopback:
+        run_loopback(args.devices, args.groups, args.calls)
+    else:
+        anyio.run(run, args.devices, args.groups, args.rounds)
 
 
 if __name__ == "__main__":

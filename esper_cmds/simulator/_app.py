@@ -114,7 +114,7 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
             lifecycle = sim._lifecycle
             entries = []
             # Newest first; each per-device command's state is computed once.
-            for req, row in reversed(sim._store.history.get(device_id, [])):
+            for req, row in reversed(sim._store.history(device_id)):
                 state, updated = lifecycle.row_state(req, row, now)
                 if wanted is None or state == wanted:
                     entries.append((req, row, state, updated))

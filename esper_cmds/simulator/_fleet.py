@@ -170,6 +170,18 @@ class Fleet:
             k += 1
             cursor = times[k]
 
+    def next_online_many(self, indexes: list[int], t: float) -> list[float]:
+        """`next_online` for each device of `indexes` (one comprehension when nothing churns)."""
+        if self.churn_seconds is not None:
+            return [self.next_online(i, t) for i in indexes]
+        initially_online = self._initially_online
+        out = [t if initially_online[i] else _INF for i in indexes]
+        if pinned := self._pin_times.keys():
+            for k, i in enumerate(indexes):
+                if i in pinned:
+                    out[k] = self.next_online(i, t)
+        return out
+
     def pin(self, i: int, t: float, online: bool) -> None:
         """Fix device `i` online or offline from time `t` on (its churn stops)."""
         times = self._pin_times.setdefault(i, [])

@@ -139,14 +139,18 @@ class Lifecycle:
         """Each row's start time, recomputed only when the fleet's online timeline changed."""
         if req._version != self.fleet.version:
             fleet = self.fleet
-            s0, deadline = req.schedule_start, req.deadline
-            starts = []
-            for idx in req.row_indexes:
-                s = fleet.next_online(idx, s0)
-                starts.append(s if s < deadline else _INF)
+            deadline = req.deadline
+            starts = [
+                s if s < deadline else _INF
+                for s in fleet.next_online_many(req.row_indexes, req.schedule_start)
+            ]
             req._starts = starts
-            req._sorted_ok = sorted(s for s, f in zip(starts, req.fails, strict=True) if not f)
-            req._sorted_fail = sorted(s for s, f in zip(starts, req.fails, strict=True) if f)
+            if any(req.fails):
+                pairs = list(zip(starts, req.fails, strict=True))
+                req._sorted_ok = sorted(s for s, f in pairs if not f)
+                req._sorted_fail = sorted(s for s, f in pairs if f)
+            else:
+                req._sorted_ok, req._sorted_fail = sorted(starts), []
             req._version = fleet.version
         return req._starts
 

@@ -44,8 +44,11 @@ class CommandStore:
         self.requests: list[CommandRequest] = []
         """Oldest first."""
         self.by_id: dict[str, CommandRequest] = {}
-        # device id -> [(request, row)], oldest first: the command-history index.
-        self.history: dict[str, list[tuple[CommandRequest, int]]] = {}
+        # device id -> [(request, row)], oldest first: the command-history index. Built lazily
+        # (requests wait in `_unindexed` until the history endpoint is read), so a create does
+        # not pay a thousand dict updates for an index most runs never read.
+        self._history: dict[str, list[tuple[CommandRequest, int]]] = {}
+        self._unindexed: list[CommandRequest] = []
 
     def _fails(self, req_int: int, keys: list[int]) -> list[bool]:
         # A cheap deterministic draw per (request, device): a run always fails the same rows.
@@ -63,15 +66,19 @@ class CommandStore:
     def create(self, valid: ValidCreate, *, now: float) -> CommandRequest:
         """Store a validated request; its rows are the targets `device_type` selects now."""
         fleet = self.fleet
-        targets = set(valid.devices)
+        by_id = fleet.by_id
         if valid.groups:
+            targets = set(valid.devices)
             targets.update(fleet.expand_groups(valid.groups))
-        ordered = sorted(targets)
+            ordered = sorted(targets)
+        else:
+            # Validation already de-duplicated the ids (and clients usually send them sorted,
+            # which makes this sort linear).
+            ordered = sorted(valid.devices)
         if valid.device_type == "all":
             rows = ordered
         else:
             want_online = valid.device_type == "active"
-            by_id = fleet.by_id
             rows = [d for d in ordered if fleet.online_at(by_id[d].index, now) is want_online]
 
         req_int = self._rng.getrandbits(128)
@@ -81,8 +88,11 @@ class CommandStore:
         if valid.start is not None and valid.end is not None:
             schedule_start = max(now, valid.start)
             deadline = min(schedule_start + self.queue_expiry, valid.end)
-        devices = [fleet.by_id[d] for d in rows]
-        fails = self._fails(req_int, [d.key for d in devices])
+        devices = [by_id[d] for d in rows]
+        if self.failure_rate > 0:
+            fails = self._fails(req_int, [d.key for d in devices])
+        else:
+            fails = [False] * len(devices)
         body: dict[str, Any] = {
             "command_type": valid.command_type,
             "devices": valid.devices,
@@ -101,17 +111,25 @@ class CommandStore:
             created=now,
             schedule_start=schedule_start,
             deadline=deadline,
-            targets=frozenset(targets),
+            targets=frozenset(ordered),
             row_devices=rows,
             row_indexes=[d.index for d in devices],
             fails=fails,
         )
         self.requests.append(req)
         self.by_id[req_id] = req
-        history = self.history
-        for row, device in enumerate(rows):
-            history.setdefault(device, []).append((req, row))
+        self._unindexed.append(req)
         return req
+
+    def history(self, device_id: str) -> list[tuple[CommandRequest, int]]:
+        """Every (request, row) that targeted `device_id`, oldest first."""
+        if self._unindexed:
+            history = self._history
+            for req in self._unindexed:
+                for row, device in enumerate(req.row_devices):
+                    history.setdefault(device, []).append((req, row))
+            self._unindexed.clear()
+        return self._history.get(device_id, [])
 
     def filter_requests(self, query: dict[str, str]) -> list[CommandRequest]:
         """Requests matching the list endpoint's filters, newest first."""
