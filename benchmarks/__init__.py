@@ -1,0 +1,1 @@
+"""Benchmarks: runnable scripts (``python -m benchmarks.<name>``) that print ratios."""
