@@ -14,7 +14,7 @@
         ├── PermissionDeniedError  403
         ├── NotFoundError          404
         ├── ConflictError          409
-        ├── RateLimitError         429, with ``retry_after``
+        ├── RateLimitError         429 (or the client paused by one), with ``retry_after``
         └── ServerError            5xx
 
 Each error raised about a request carries ``method`` and ``url``; status errors also carry Esper's
@@ -159,7 +159,10 @@ class ConflictError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests.
+    """429: too many requests, with a wait longer than the retry policy allows.
+
+    Also raised without sending anything while the client is paused by an earlier 429 for
+    longer than the policy's ``max_retry_after``.
 
     Attributes:
         retry_after: Seconds the server asked us to wait, if it said.
@@ -177,9 +180,10 @@ class ServerError(APIStatusError):
 class AmbiguousCreateError(EsperError):
     """A create whose outcome is unknown: it may have been stored, so it was not resent.
 
-    Raised for a read timeout, a dropped connection, or a 500/502/504 after the body was sent.
-    Reconcile by listing requests for the same command and devices created within
-    ``[started_at, finished_at]`` (the fan-out does this for you).
+    Raised, under the default `RetryPolicy`, for a read or write timeout, a connection dropped
+    after sending, a 500/502/504, a 503 without Retry-After, any other 5xx, or a success whose
+    body could not be read (that one *was* stored). Reconcile by listing requests for the same
+    command and devices created within ``[started_at, finished_at]`` (the fan-out does this).
 
     Attributes:
         payload: The exact JSON body that was sent.
