@@ -20,10 +20,11 @@ from ._validation import ValidationFailed, validate_create
 from ._wire import (
     dumps,
     error_body,
+    page_bytes,
     render_device,
     render_group,
-    render_request,
-    render_status,
+    request_json,
+    status_json,
 )
 
 if TYPE_CHECKING:
@@ -33,7 +34,11 @@ __all__ = ["build_app"]
 
 
 def _json(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dumps(data), status_code=status, media_type="application/json", headers=headers)
+    return _encoded(dumps(data), status, headers)
+
+
+def _encoded(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def _error(status: int, message: str, errors: list[str] | None = None) -> Response:
@@ -73,8 +78,8 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
             now = sim.clock.time()
             req = sim._store.create(valid, now=now)
             sim._accounting.created(valid.command, req.row_devices)
-            data = render_request(req, eid, sim._lifecycle.totals(req, now))
-        return _json(data, 201)
+            data = request_json(req, eid, sim._lifecycle.totals(req, now))
+        return _encoded(data, 201)
 
     def list_requests(request: Request) -> Response:
         window = parse_window(request.query_params, max_limit=sim.max_page_size)
@@ -82,8 +87,8 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
             now = sim.clock.time()
             found = sim._store.filter_requests(dict(request.query_params))
             chunk = found[window.offset : window.offset + window.limit]
-            results = [render_request(r, eid, sim._lifecycle.totals(r, now)) for r in chunk]
-        return _json(page(str(request.url), window, len(found), results))
+            results = [request_json(r, eid, sim._lifecycle.totals(r, now)) for r in chunk]
+        return _encoded(page_bytes(page(str(request.url), window, len(found), []), results))
 
     async def statuses(request: Request) -> Response:
         window = parse_window(request.query_params, max_limit=sim.max_page_size)
@@ -100,8 +105,8 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
             results = []
             for row in rows[window.offset : window.offset + window.limit]:
                 state, updated = lifecycle.row_state(req, row, now)
-                results.append(render_status(req, row, state, updated))
-        return _json(page(str(request.url), window, len(rows), results))
+                results.append(status_json(req, row, state, updated))
+        return _encoded(page_bytes(page(str(request.url), window, len(rows), []), results))
 
     async def history(request: Request) -> Response:
         window = parse_window(request.query_params, max_limit=sim.max_page_size)
@@ -119,10 +124,8 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
                 if wanted is None or state == wanted:
                     entries.append((req, row, state, updated))
             chunk = entries[window.offset : window.offset + window.limit]
-            results = [
-                render_status(req, row, state, updated) for req, row, state, updated in chunk
-            ]
-        return _json(page(str(request.url), window, len(entries), results))
+            results = [status_json(req, row, state, updated) for req, row, state, updated in chunk]
+        return _encoded(page_bytes(page(str(request.url), window, len(entries), []), results))
 
     async def devices(request: Request) -> Response:
         window = parse_window(request.query_params, max_limit=sim.max_page_size)

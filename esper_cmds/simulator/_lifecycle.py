@@ -112,18 +112,32 @@ class CommandRequest:
     row_indexes: list[int]
     fails: list[bool]
     cancelled_at: float = _INF
+    json_head: bytes = b""
+    """The request's JSON up to and including ``"status":``; filled in by the wire module."""
     _version: int = -1
+    _status_ids: list[str | None] = field(default_factory=list)
     _starts: list[float] = field(default_factory=list)
     _sorted_ok: list[float] = field(default_factory=list)
     _sorted_fail: list[float] = field(default_factory=list)
 
     def status_id(self, row: int) -> str:
-        """The per-device command id for `row` (derived, so creates need not store 1000 UUIDs)."""
+        """The per-device command id for `row`.
+
+        Derived, so creates need not make 1000 UUIDs; remembered once read, since watchers
+        read the same pages again and again.
+        """
+        ids = self._status_ids
+        if not ids:
+            ids = self._status_ids = [None] * len(self.row_devices)
+        known = ids[row]
+        if known is not None:
+            return known
         mixed = (self.id_int ^ ((row + 1) * 0x9E3779B97F4A7C15F39CC0605CEDC835)) & _MASK128
         # Stamp the version-4 and RFC 4122 variant bits so the SDK's uuid fields look right.
         value = (mixed & _CLEAR_VERSION_VARIANT) | _SET_VERSION_VARIANT
-        h = f"{value:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        h = value.to_bytes(16, "big").hex()
+        made = ids[row] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return made
 
 
 class Lifecycle:

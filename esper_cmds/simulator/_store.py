@@ -52,8 +52,6 @@ class CommandStore:
 
     def _fails(self, req_int: int, keys: list[int]) -> list[bool]:
         # A cheap deterministic draw per (request, device): a run always fails the same rows.
-        if self.failure_rate <= 0:
-            return [False] * len(keys)
         threshold = int(self.failure_rate * (1 << 64))
         mask, golden = 0xFFFF_FFFF_FFFF_FFFF, _GOLDEN
         out = []
@@ -88,11 +86,10 @@ class CommandStore:
         if valid.start is not None and valid.end is not None:
             schedule_start = max(now, valid.start)
             deadline = min(schedule_start + self.queue_expiry, valid.end)
-        devices = [by_id[d] for d in rows]
         if self.failure_rate > 0:
-            fails = self._fails(req_int, [d.key for d in devices])
+            fails = self._fails(req_int, [by_id[d].key for d in rows])
         else:
-            fails = [False] * len(devices)
+            fails = [False] * len(rows)
         body: dict[str, Any] = {
             "command_type": valid.command_type,
             "devices": valid.devices,
@@ -113,7 +110,7 @@ class CommandStore:
             deadline=deadline,
             targets=frozenset(ordered),
             row_devices=rows,
-            row_indexes=[d.index for d in devices],
+            row_indexes=list(map(fleet.index_of.__getitem__, rows)),
             fails=fails,
         )
         self.requests.append(req)

@@ -217,23 +217,25 @@ def parse_datetime(value: object) -> float | None:
 
 def _uuids(
     name: str, value: object, limit: int, errors: list[str], known: Mapping[str, object]
-) -> list[str]:
+) -> tuple[list[str], bool]:
+    """The distinct ids of `value` in canonical form, and whether all of them are `known`."""
     if value is None:
-        return []
+        return [], True
     if not isinstance(value, list):
         errors.append(f"{name}: must be a list of UUIDs")
-        return []
+        return [], True
     if len(value) > limit:
         errors.append(f"{name}: ensure this field has no more than {limit} elements")
     # Fast path: clients send known ids in canonical form, and a known id is its own canonical
     # form, so one set comparison replaces parsing a thousand UUIDs. Anything else (another
     # spelling, an unknown or invalid id, a non-string) takes the parsing path below.
     try:
-        all_known = known.keys() >= set(value)
+        distinct = dict.fromkeys(value)
     except TypeError:  # an unhashable item (a JSON object or list): not a UUID
-        all_known = False
-    if all_known:
-        return list(dict.fromkeys(value))
+        pass
+    else:
+        if known.keys() >= distinct.keys():
+            return list(distinct), True
     out: list[str] = []
     seen: set[str] = set()
     for item in value:
@@ -247,7 +249,7 @@ def _uuids(
         if canonical not in seen:
             seen.add(canonical)
             out.append(canonical)
-    return out
+    return out, False
 
 
 def _choice_field(
@@ -289,10 +291,14 @@ def validate_create(
     elif command not in COMMANDS:
         errors.append(f"command: {command!r} is not a valid choice")
 
-    devices = _uuids("devices", body.get("devices"), MAX_DEVICES, errors, known_devices)
-    groups = _uuids("groups", body.get("groups"), MAX_GROUPS, errors, known_groups)
-    errors.extend(f"devices: unknown device {d}" for d in devices if d not in known_devices)
-    errors.extend(f"groups: unknown group {g}" for g in groups if g not in known_groups)
+    devices, devices_known = _uuids(
+        "devices", body.get("devices"), MAX_DEVICES, errors, known_devices
+    )
+    groups, groups_known = _uuids("groups", body.get("groups"), MAX_GROUPS, errors, known_groups)
+    if not devices_known:
+        errors.extend(f"devices: unknown device {d}" for d in devices if d not in known_devices)
+    if not groups_known:
+        errors.extend(f"groups: unknown group {g}" for g in groups if g not in known_groups)
     raw_devices, raw_groups = body.get("devices"), body.get("groups")
     if command_type == "DEVICE":
         if not raw_devices:

@@ -10,7 +10,20 @@ from typing import Any
 from ._fleet import Device, Group
 from ._lifecycle import REASONS, CommandRequest
 
-__all__ = ["dumps", "error_body", "format_time", "render_device", "render_group", "render_request"]
+__all__ = [
+    "dumps",
+    "error_body",
+    "format_time",
+    "page_bytes",
+    "render_device",
+    "render_group",
+    "request_json",
+    "status_json",
+]
+
+# Compact, and without the cycle check: the simulator only encodes trees it just built (the check
+# costs a quarter of the encoding time of a status page).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -25,7 +38,18 @@ def format_time(ts: float) -> str:
 
 def dumps(data: object) -> bytes:
     """Compact JSON bytes."""
-    return json.dumps(data, separators=(",", ":")).encode()
+    return _ENCODER.encode(data).encode()
+
+
+def page_bytes(envelope: dict[str, Any], results: list[bytes]) -> bytes:
+    """A page whose `results` are already JSON (`envelope`'s own ``results`` is ignored).
+
+    The bytes are exactly what `dumps` would write for the envelope with the decoded results.
+    """
+    head = dumps({**envelope, "results": []})
+    # "results" is the envelope's last key, so its empty list closes the text: ``[]}``. A page of
+    # 20 requests is ~800 kB, so it is joined once, as bytes, rather than copied a few times.
+    return b"".join((head[:-2], b",".join(results), b"]}"))
 
 
 def error_body(status: int, message: str, errors: list[str] | None = None) -> dict[str, Any]:
@@ -37,30 +61,43 @@ def error_body(status: int, message: str, errors: list[str] | None = None) -> di
     }
 
 
-def render_request(
-    req: CommandRequest, enterprise_id: str, totals: list[tuple[str, int]]
-) -> dict[str, Any]:
-    """A V0CommandRequest."""
-    return {
-        "id": req.id,
-        "enterprise": enterprise_id,
-        **req.body,
-        "created_on": format_time(req.created),
-        "status": [{"state": state, "total": total} for state, total in totals],
-    }
+def request_json(req: CommandRequest, enterprise_id: str, totals: list[tuple[str, int]]) -> bytes:
+    """A V0CommandRequest as JSON.
+
+    Everything but ``status`` never changes, so it is encoded once per request (a thousand
+    device ids are most of a request's JSON; a page of 20 requests would re-encode 20,000).
+    """
+    head = req.json_head
+    if not head:
+        fixed = {"id": req.id, "enterprise": enterprise_id, **req.body}
+        fixed["created_on"] = format_time(req.created)
+        head = req.json_head = dumps(fixed)[:-1] + b',"status":'
+    return b"".join((head, dumps([{"state": s, "total": n} for s, n in totals]), b"}"))
 
 
-def render_status(req: CommandRequest, row: int, state: str, updated: float) -> dict[str, Any]:
-    """A V0CommandStatus."""
-    return {
-        "id": req.status_id(row),
-        "request": req.id,
-        "device": req.row_devices[row],
-        "state": state,
-        "reason": REASONS[state],
-        "created_on": format_time(req.created),
-        "updated_on": format_time(updated),
-    }
+# Every value but state and reason is a UUID or a timestamp, which JSON writes verbatim; the state
+# and its reason come from fixed tables, encoded once here. Writing the row directly is ~3x
+# cheaper than building a dict and encoding it, and a status page is 500 rows.
+_STATUS = (
+    '{"id":"%s","request":"%s","device":"%s","state":%s,"reason":%s,'
+    '"created_on":"%s","updated_on":"%s"}'
+)
+_STATE_AND_REASON = {state: (json.dumps(state), json.dumps(r)) for state, r in REASONS.items()}
+
+
+def status_json(req: CommandRequest, row: int, state: str, updated: float) -> bytes:
+    """A V0CommandStatus as JSON (the bytes `dumps` would write for its dict)."""
+    state_text, reason_text = _STATE_AND_REASON[state]
+    text = _STATUS % (
+        req.status_id(row),
+        req.id,
+        req.row_devices[row],
+        state_text,
+        reason_text,
+        format_time(req.created),
+        format_time(updated),
+    )
+    return text.encode()
 
 
 def render_device(
