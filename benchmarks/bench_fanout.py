@@ -146,9 +146,9 @@ def main() -> None:
         f" concurrency {args.concurrency}, latency {args.latency * 1000:.0f} ms,"
         f" simulator in a {args.server}"
     )
-    print(
-        f"fan_out:                  {fanned:6.2f} s  {fanned / ideal:5.2f}x ideal ({ideal:.2f} s)"
-    )
+    # With --latency 0 there is no ideal to compare with (it would be 0 s).
+    versus_ideal = f"{fanned / ideal:5.2f}x ideal ({ideal:.2f} s)" if ideal else "(no latency)"
+    print(f"fan_out:                  {fanned:6.2f} s  {versus_ideal}")
     print(
         f"sequential (esper_cmds):  {sequential:6.2f} s  fan_out {sequential / fanned:4.1f}x faster"
     )
