@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import types
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import httpx
 
 from ._errors import ValidationError
+from ._fanout import fan_out, fan_out_iter
 from ._ratelimit import Clock, EventHook, RateLimit, Sleep
 from ._resources import Commands, Devices, Groups
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._validation import parse_uuid
+from ._watch import wait, watch
 
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_RATE_LIMIT", "DEFAULT_TIMEOUT", "EsperClient"]
 
@@ -30,6 +34,33 @@ DEFAULT_RATE_LIMIT = RateLimit()
 _UNBOUNDED_POOL_CONCURRENCY = 100
 
 _USER_AGENT = "esper-cmds/0.1"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _Delegate(Generic[_P, _R]):
+    """Strictly private: makes a helper ``f(client, ...)`` callable as ``client.f(...)``.
+
+    The bulk helpers live in their own packages and take the client as their first argument; this
+    binds them without restating their long signatures, which would drift.
+    """
+
+    def __init__(self, func: Callable[Concatenate[EsperClient, _P], _R]) -> None:
+        self._func = func
+        self.__doc__ = func.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type[EsperClient]) -> _Delegate[_P, _R]: ...
+    @overload
+    def __get__(self, obj: EsperClient, owner: type[EsperClient]) -> Callable[_P, _R]: ...
+    def __get__(
+        self, obj: EsperClient | None, owner: type[EsperClient]
+    ) -> _Delegate[_P, _R] | Callable[_P, _R]:
+        if obj is None:
+            return self
+        bound: Callable[_P, _R] = functools.partial(self._func, obj)
+        return bound
 
 
 class EsperClient:
@@ -145,6 +176,11 @@ class EsperClient:
     async def aclose(self) -> None:
         """Close the connection pool (``async with`` does this for you)."""
         await self._http.aclose()
+
+    fan_out = _Delegate(fan_out)
+    fan_out_iter = _Delegate(fan_out_iter)
+    watch = _Delegate(watch)
+    wait = _Delegate(wait)
 
 
 def _resolve_base_url(
