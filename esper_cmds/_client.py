@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import types
@@ -176,6 +177,24 @@ class EsperClient:
     async def aclose(self) -> None:
         """Close the connection pool (``async with`` does this for you)."""
         await self._http.aclose()
+
+    def with_options(self, *, retry: RetryPolicy) -> EsperClient:
+        """This client with another retry policy, for one call or a block of calls.
+
+        The view shares this client's connections, 429 pause, rate limit and concurrency limit,
+        so it counts against the same budget; close the original, not the view::
+
+            await client.with_options(retry=RetryPolicy.never()).commands.create(...)
+
+        Args:
+            retry: The policy for every request made through the view.
+        """
+        view = copy.copy(self)
+        view._transport = self._transport.with_retry(retry)
+        view.commands = Commands(view._transport, self.enterprise_id)
+        view.devices = Devices(view._transport, self.enterprise_id)
+        view.groups = Groups(view._transport, self.enterprise_id)
+        return view
 
     fan_out = _Delegate(fan_out)
     fan_out_iter = _Delegate(fan_out_iter)

@@ -9,6 +9,7 @@ at once, and ``async with`` releases the slot (and httpx the connection) on the 
 
 from __future__ import annotations
 
+import copy
 import json as jsonlib
 import logging
 import random as _random
@@ -96,6 +97,12 @@ class Transport:
 
     def __repr__(self) -> str:
         return f"Transport(base_url='{self._base_url}')"
+
+    def with_retry(self, retry: RetryPolicy) -> Transport:
+        """This transport with another default policy, sharing its pool, gate, clock and hook."""
+        clone = copy.copy(self)
+        clone._retry = retry
+        return clone
 
     @property
     def retry(self) -> RetryPolicy:

@@ -275,3 +275,19 @@ async def test_a_broken_hook_does_not_break_requests(caplog: pytest.LogCaptureFi
         page = await client.commands.statuses(REQUEST_ID).first_page()
     assert page.count == 0
     assert any("on_event hook raised" in r.getMessage() for r in caplog.records)
+
+
+async def test_with_options_changes_the_policy_and_shares_the_gate() -> None:
+    """`with_options(retry=...)` sends once where the client retries, through the same gate."""
+    router, clock = make_router(), FakeClock()
+    route = router.get(STATUS_URL).mock(
+        side_effect=[httpx.Response(503, text="busy"), ok_page(), httpx.Response(503, text="busy")]
+    )
+    async with make_client(router, clock) as client:
+        await client.commands.statuses(REQUEST_ID).first_page()  # 503 then 200: retried
+        assert route.call_count == 2
+        once = client.with_options(retry=RetryPolicy.never())
+        assert once._transport.gate is client._transport.gate
+        with pytest.raises(ServerError):
+            await once.commands.statuses(REQUEST_ID).first_page()
+    assert route.call_count == 3
