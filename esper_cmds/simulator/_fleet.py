@@ -173,11 +173,20 @@ class Fleet:
             cursor = times[k]
 
     def next_online_many(self, indexes: list[int], t: float) -> list[float]:
-        """`next_online` for each device of `indexes` (one comprehension when nothing churns)."""
-        if self.churn_seconds is not None:
-            return [self.next_online(i, t) for i in indexes]
-        initially_online = self._initially_online
-        out = [t if initially_online[i] else _INF for i in indexes]
+        """`next_online` for each device of `indexes` (the base timeline inlined, pins patched)."""
+        period, share = self.churn_seconds, self.offline_share
+        if period is None:
+            initially_online = self._initially_online
+            out = [t if initially_online[i] else _INF for i in indexes]
+        elif share >= 1.0:
+            out = [_INF] * len(indexes)
+        else:
+            # The same arithmetic as `_base_next_online`, without a call per device.
+            base, phase = (t - self._start) / period, self._phase
+            out = []
+            for i in indexes:
+                x = (base + phase[i]) % 1.0
+                out.append(t if x >= share else t + (share - x) * period)
         if pinned := self._pin_times.keys():
             for k, i in enumerate(indexes):
                 if i in pinned:

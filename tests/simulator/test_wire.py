@@ -225,3 +225,18 @@ def test_loopback_bodies_are_canonical_with_exact_lengths(sim: Simulator) -> Non
         assert response.headers["content-type"] == "application/json"
     assert _canonical(created)["devices"] == sim.device_ids
     assert [row["device"] for row in _canonical(page)["results"]] == sim.device_ids[:7]
+
+
+@pytest.mark.parametrize("churn_seconds", [None, 30.0])
+@pytest.mark.parametrize("offline", [0.0, 0.4, 1.0])
+def test_start_times_in_bulk_equal_one_by_one(churn_seconds: float | None, offline: float) -> None:
+    """The bulk start-time path agrees with the per-device one, with churn, pins or neither."""
+    sim = Simulator(devices=60, groups=0, offline=offline, churn_seconds=churn_seconds, seed=3)
+    clock = _clock(sim)
+    fleet = sim._fleet
+    indexes = [fleet.index_of[d] for d in sim.device_ids]
+    for step, device in enumerate(sim.device_ids[:6]):
+        clock.advance(7.5)
+        sim.set_online(device, step % 2 == 0)
+    for t in (clock.time() - 40, clock.time() - 20, clock.time(), clock.time() + 13.25):
+        assert fleet.next_online_many(indexes, t) == [fleet.next_online(i, t) for i in indexes]
