@@ -87,6 +87,37 @@ def _unstructure_datetime(value: dt.datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# uuid.UUID's slots, written directly: the class forbids setattr, as its own __init__ knows.
+_new_uuid = object.__new__
+_set_uuid_int = vars(uuid.UUID)["int"].__set__
+_set_uuid_is_safe = vars(uuid.UUID)["is_safe"].__set__
+_UNKNOWN_SAFETY = uuid.SafeUUID.unknown
+
+
+def _uuid_from_text(text: str) -> uuid.UUID:
+    """``uuid.UUID(text)``, about twice as fast for the 36-character form the API sends.
+
+    A create answer holds 1000 device ids, so this is most of its decoding. For 36 characters,
+    uuid.UUID strips ``urn:``, ``uuid:`` and braces, drops the dashes, wants 32 characters left
+    and calls ``int(hex, 16)``. If ``int`` accepts what is left after dropping the dashes, none
+    of ``:{}`` was there, so the stripping had nothing to strip: the same ``int`` results, and
+    the same object (``is_safe`` unknown, as uuid.UUID sets it). Everything else, and every
+    error, is uuid.UUID's own.
+    """
+    if len(text) == 36:
+        digits = text.replace("-", "")
+        if len(digits) == 32:
+            try:
+                number = int(digits, 16)
+            except ValueError:
+                return uuid.UUID(text)
+            made: uuid.UUID = _new_uuid(uuid.UUID)
+            _set_uuid_int(made, number)
+            _set_uuid_is_safe(made, _UNKNOWN_SAFETY)
+            return made
+    return uuid.UUID(text)
+
+
 def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
@@ -96,7 +127,7 @@ def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
     if value.startswith(("http://", "https://")):
         # A hyperlinked DRF field: ``https://…/device/<uuid>/`` names the same object.
         value = value.rstrip("/").rsplit("/", 1)[-1]
-    return uuid.UUID(value)
+    return _uuid_from_text(value)
 
 
 def _is_homogeneous_tuple(tp: Any) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
+import re
 import uuid
 from typing import Any
 
@@ -21,7 +23,7 @@ from esper_cmds import (
     TimeType,
     is_terminal,
 )
-from esper_cmds._converter import structure, unstructure
+from esper_cmds._converter import _uuid_from_text, structure, unstructure
 
 from ._support import DEVICE_A, REQUEST_ID, request_json, status_json
 
@@ -186,3 +188,80 @@ def test_page_of_unknown_states_decodes_whole() -> None:
     }
     page = structure(body, Page[CommandStatus])
     assert [s.state for s in page.results] == [CommandState.SUCCESS, "Command New"]
+
+
+# The fast path for 36-character ids must be indistinguishable from uuid.UUID(text).
+_UUID_TEXTS = [
+    "5b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a5b",
+    "5B7C1E0A-0D4E-4A57-9A3C-0C1D2E3F4A5B",
+    "00000000-0000-0000-0000-000000000000",
+    "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    "6ba7b810-9dad-11d1-80b4-00c04fd430c8",  # version 1
+    "5b7c1e0a0d4e4a579a3c0c1d2e3f4a5b----",  # dashes anywhere: uuid.UUID drops them all
+    "5b7c1e0a_0d4e-4a57-9a3c-0c1d2e3f4a5b",  # int() accepts the underscore; so does uuid.UUID
+    "{5b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a}",  # 36 characters with braces: uuid.UUID's own path
+    "urn:uuid:5b7c1e0a0d4e4a579a3c0c1d2e3",  # 36 characters with a URN prefix
+    "5b7c1e0a0d4e4a579a3c0c1d2e3f4a5b",  # 32 characters: not the fast path
+]
+
+
+@pytest.mark.parametrize("text", _UUID_TEXTS)
+def test_fast_uuid_equals_uuid_constructor(text: str) -> None:
+    """A decoded id is equal to uuid.UUID(text) in value, hash, text, repr, pickle and safety."""
+    try:
+        expected = uuid.UUID(text)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            _uuid_from_text(text)
+        return
+    got = _uuid_from_text(text)
+    assert type(got) is uuid.UUID
+    assert got == expected
+    assert hash(got) == hash(expected)
+    assert (str(got), repr(got), got.int, got.hex, got.bytes) == (
+        str(expected),
+        repr(expected),
+        expected.int,
+        expected.hex,
+        expected.bytes,
+    )
+    assert (got.version, got.variant, got.is_safe) == (
+        expected.version,
+        expected.variant,
+        expected.is_safe,
+    )
+    assert pickle.dumps(got) == pickle.dumps(expected)
+    assert pickle.loads(pickle.dumps(got)) == expected
+    assert {got: 1}[expected] == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "5b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a5g",  # not hex
+        "5b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a5",  # too short
+        "5b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a5b0",  # too long
+        "5b7c1e0a--d4e-4a57-9a3c-0c1d2e3f4a5b",  # 36 characters, 31 digits
+        "+b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a5b",  # a sign int() would take; so does uuid.UUID
+        " b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a5b",  # likewise a space
+        "٥b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a5b",  # likewise a non-ASCII digit
+    ],
+)
+def test_fast_uuid_accepts_and_refuses_what_uuid_does(text: str) -> None:
+    """Odd 36-character text decodes exactly when uuid.UUID(text) does, to the same value."""
+    try:
+        expected = uuid.UUID(text)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            _uuid_from_text(text)
+        return
+    assert _uuid_from_text(text) == expected
+    assert str(_uuid_from_text(text)) == str(expected)
+
+
+def test_request_devices_decode_to_real_uuids() -> None:
+    """A create answer's 1000 device ids decode to uuid.UUID objects equal to the text's."""
+    devices = [str(uuid.UUID(int=i * 7919 + 1)) for i in range(1000)]
+    request = structure(request_json(devices=devices), CommandRequest)
+    assert request.devices == tuple(uuid.UUID(d) for d in devices)
+    assert all(type(d) is uuid.UUID and d.is_safe is uuid.SafeUUID.unknown for d in request.devices)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from esper_cmds import ValidationError
-from esper_cmds._fanout.plan import Plan, build_plan, parse_targets
+from esper_cmds._fanout.plan import _CANONICAL, Plan, _all_canonical, build_plan, parse_targets
 
 ENTERPRISE = uuid.UUID(int=7)
 
@@ -120,3 +120,63 @@ def test_bad_inputs_are_refused_with_the_field(overrides: dict[str, Any], field:
     with pytest.raises(ValidationError) as caught:
         plan(**overrides)
     assert caught.value.field == field
+
+
+def _one_by_one(values: list[Any]) -> bool:
+    """The per-id test the bulk check must agree with."""
+    return all(isinstance(v, str) and _CANONICAL.fullmatch(v) for v in values)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t,  # canonical
+        lambda t: t.upper(),  # upper case: valid, but not canonical
+        lambda t: t.replace("-", ""),  # 32 characters
+        lambda t: t[:8] + t[9:] + "0",  # a dash moved to the end, still 36 characters
+        lambda t: t[:35] + "-",  # five dashes
+        lambda t: t[:35] + "g",  # not hex
+        lambda t: t[:35] + "\n",  # a newline
+        lambda t: t[:35],  # 35 characters ...
+        lambda t: t + "0",  # ... or 37
+        lambda t: "{" + t[1:35] + "}",  # braces
+        lambda t: uuid.UUID(t),  # not a str at all
+    ],
+)
+def test_bulk_canonical_check_agrees_with_the_per_id_test(mangle: Any) -> None:
+    """The bulk check says canonical exactly when every id matches the canonical pattern."""
+    for position in (0, 1, 4):
+        values: list[Any] = ids(5)
+        values[position] = mangle(values[position])
+        assert _all_canonical(values) == _one_by_one(values)
+    # A too-short id and a too-long one keep the total length right; still not canonical.
+    values = ids(4)
+    values[1], values[2] = values[1][:35], values[2] + "0"
+    assert _all_canonical(values) is False
+
+
+def test_targets_parse_the_same_in_bulk_and_one_by_one() -> None:
+    """Canonical ids (list, tuple or generator) come back deduplicated and in order."""
+    canonical = ids(3000)
+    repeated = [*canonical, *canonical[:10]]
+    assert parse_targets(repeated, "devices") == canonical
+    assert parse_targets(tuple(repeated), "devices") == canonical
+    assert parse_targets((i for i in repeated), "devices") == canonical
+    mixed: list[uuid.UUID | str] = [*canonical[:2], uuid.UUID(canonical[2]), canonical[3].upper()]
+    assert parse_targets(mixed, "devices") == canonical[:4]
+    with pytest.raises(ValidationError, match=r"devices\[2999\]"):
+        parse_targets([*canonical[:2999], canonical[0][:35] + "g"], "devices")
+
+
+def test_reprs_are_compact() -> None:
+    """A chunk or plan repr names the sizes and the ends, not every id."""
+    big = plan(devices=ids(2500))
+    first = big.chunks[0]
+    assert repr(first) == (
+        f"Chunk(index=0, devices=<1000 ids: {first.devices[0]!r} … {first.devices[-1]!r}>)"
+    )
+    assert len(repr(big)) < 400
+    assert "<3 chunks, 2500 targets>" in repr(big)
+    assert big.fingerprint in repr(big)
+    small = plan(devices=[], groups=ids(2), chunk_size=None)
+    assert repr(small.chunks[0]) == f"Chunk(index=0, groups={tuple(ids(2))!r})"
