@@ -55,6 +55,7 @@ __all__ = [
     "RetryPolicy",
     "classify_exception",
     "classify_status",
+    "full_jitter",
     "parse_retry_after",
 ]
 
@@ -188,8 +189,23 @@ class RetryPolicy:
             retry_number: 1 for the first retry, 2 for the second, ...
             random: A number in ``[0, 1)``; the transport draws it.
         """
-        exponent = min(max(retry_number - 1, 0), 62)  # 2**63 overflows nothing but means nothing
-        return random * min(self.max_delay, self.base_delay * 2.0**exponent)
+        return full_jitter(retry_number, base=self.base_delay, cap=self.max_delay, random=random)
+
+
+def full_jitter(retry_number: int, *, base: float, cap: float, random: float) -> float:
+    """``random * min(cap, base * 2**(n-1))``: the one backoff formula of the library.
+
+    Full jitter spreads retries over the whole window, so callers that failed together do not
+    come back together.
+
+    Args:
+        retry_number: 1 for the first retry, 2 for the second, ...
+        base: The first window, in seconds.
+        cap: The largest window, in seconds.
+        random: A number in ``[0, 1)``.
+    """
+    exponent = min(max(retry_number - 1, 0), 62)  # 2**63 overflows nothing but means nothing
+    return random * min(cap, base * 2.0**exponent)
 
 
 def classify_exception(exc: httpx.TransportError) -> Failure:

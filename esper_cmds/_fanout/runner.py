@@ -28,6 +28,7 @@ from .._errors import (
     ServerError,
     TransportError,
 )
+from .._retry import full_jitter
 from .journal import Journal
 from .outcome import ChunkOutcome, Created, Failed, FanOutProgress, Reconciled, Resumed
 from .plan import Chunk, Plan
@@ -73,7 +74,7 @@ class ChunkRetry:
 
     def delay(self, attempt: int) -> float:
         """The wait after the `attempt`-th failure (full jitter)."""
-        return random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+        return full_jitter(attempt, base=self.backoff, cap=self.max_backoff, random=random.random())
 
 
 @frozen
