@@ -130,6 +130,43 @@ def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
     return _uuid_from_text(value)
 
 
+def _uuids_from_texts(values: list[Any]) -> tuple[uuid.UUID, ...] | None:
+    """``tuple(uuid.UUID(v) for v in values)`` for a list of canonical ids, or None.
+
+    The bulk form of `_uuid_from_text` for the 36-character form with dashes at 8, 13, 18 and
+    23 (what the API sends): the checks run once over the joined text, in C, and only the
+    object creation is left per id. None means "not all canonical": the caller then decodes item
+    by item, with uuid.UUID's own parsing and errors.
+    """
+    count = len(values)
+    if not count:
+        return ()
+    try:
+        text = "".join(values)
+    except TypeError:  # not all str
+        return None
+    if len(text) != 36 * count or set(map(len, values)) != {36}:
+        return None
+    dashes = "-" * count
+    if any(text[i::36] != dashes for i in (8, 13, 18, 23)):
+        return None
+    digits = text.replace("-", "")
+    if len(digits) != 32 * count:
+        return None
+    made: list[uuid.UUID] = []
+    append = made.append
+    try:
+        for start in range(0, 32 * count, 32):
+            one: uuid.UUID = _new_uuid(uuid.UUID)
+            # int() accepts what uuid.UUID's own int() call does: same value, same refusals.
+            _set_uuid_int(one, int(digits[start : start + 32], 16))
+            _set_uuid_is_safe(one, _UNKNOWN_SAFETY)
+            append(one)
+    except ValueError:
+        return None
+    return tuple(made)
+
+
 def _is_homogeneous_tuple(tp: Any) -> bool:
     args = get_args(tp)
     return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -137,6 +174,8 @@ def _is_homogeneous_tuple(tp: Any) -> bool:
 
 def _tuple_hook(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
     structure_items = homogenous_tuple_structure_factory(tp, conv)
+    # A create answer lists its 1000 device ids: decoded in bulk, about twice as fast.
+    of_uuids = get_args(tp)[0] is uuid.UUID
 
     def structure_tuple(value: Any, _: Any) -> Any:
         if value is None:
@@ -145,6 +184,8 @@ def _tuple_hook(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
             # Iterating these would silently make a tuple of characters or keys.
             msg = f"expected a list, got {type(value).__name__}"
             raise TypeError(msg)
+        if of_uuids and type(value) is list and (ids := _uuids_from_texts(value)) is not None:
+            return ids
         return structure_items(value, tp)
 
     return structure_tuple

@@ -6,6 +6,7 @@ the same chunks in the same order; that is what lets a journal say "chunk 17 is 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -64,12 +65,21 @@ class Plan:
     Attributes:
         chunks: The chunks, in order.
         template: The validated create body without its targets.
-        fingerprint: A digest of the enterprise, the body and every chunk's targets.
+        enterprise_id: The enterprise the chunks are sent to.
     """
 
     chunks: tuple[Chunk, ...]
     template: Mapping[str, Any]
-    fingerprint: str
+    enterprise_id: uuid.UUID
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A digest of the enterprise, the body and every chunk's targets.
+
+        Computed when first asked for (a journal does), not with the plan: hashing 100,000 ids
+        costs milliseconds a fan-out without a journal would spend before sending anything.
+        """
+        return _fingerprint(self.enterprise_id, self.template, self.chunks)
 
     @property
     def command_type(self) -> CommandType:
@@ -204,12 +214,13 @@ def build_plan(
     chunks = tuple(
         Chunk(i, devices=s) if devices else Chunk(i, groups=s) for i, s in enumerate(slices)
     )
-    # Validating the first chunk checks everything the chunks share (command, args, schedule,
-    # types); the ids themselves were parsed already, and the others differ only in their ids.
+    # Validating a body with the first chunk's first id checks everything the chunks share
+    # (command, args, schedule, types): the ids were parsed and de-duplicated already, and the
+    # chunk size keeps every chunk within the API's limit.
     first = build_create_payload(
         command=command,  # type: ignore[arg-type]  # validated inside
-        devices=chunks[0].devices or None,
-        groups=chunks[0].groups or None,
+        devices=chunks[0].devices[:1] or None,
+        groups=chunks[0].groups[:1] or None,
         command_type=kind,
         device_type=device_type,  # type: ignore[arg-type]
         command_args=command_args,
@@ -217,7 +228,7 @@ def build_plan(
         schedule_args=schedule_args,
     )
     template = {k: v for k, v in first.items() if k not in ("devices", "groups")}
-    return Plan(chunks, template, _fingerprint(enterprise_id, template, chunks))
+    return Plan(chunks, template, enterprise_id)
 
 
 def _fingerprint(

@@ -16,6 +16,7 @@ import bisect
 import math
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["Device", "Fleet", "Group"]
@@ -172,7 +173,7 @@ class Fleet:
             k += 1
             cursor = times[k]
 
-    def next_online_many(self, indexes: list[int], t: float) -> list[float]:
+    def next_online_many(self, indexes: Sequence[int], t: float) -> list[float]:
         """`next_online` for each device of `indexes` (the base timeline inlined, pins patched)."""
         period, share = self.churn_seconds, self.offline_share
         if period is None:
@@ -205,7 +206,7 @@ class Fleet:
         states.append(online)
         self.version += 1
 
-    def expand_groups(self, group_ids: list[str]) -> list[str]:
+    def expand_groups(self, group_ids: Sequence[str]) -> list[str]:
         """The distinct devices in the given groups."""
         seen: set[str] = set()
         for gid in group_ids:

@@ -111,6 +111,23 @@ async def _send_raw(
     await send({"type": "http.response.body", "body": body})
 
 
+def _answer_no_sooner(send: Send, deadline: float) -> Send:
+    """`send`, holding the answer back until `deadline` (on the event loop's clock).
+
+    Latency is the time from a call's arrival to its answer, and the simulator's own work counts
+    toward it, as a real server's does: sleeping first and working after would add this one
+    process's CPU time to every call and, with concurrent calls queueing for that one CPU, make
+    the latency grow with the client's concurrency, which a real server farm's does not.
+    """
+
+    async def send_when_due(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await anyio.sleep(max(0.0, deadline - anyio.current_time()))
+        await send(message)
+
+    return send_when_due
+
+
 class Gate:
     """Pure ASGI middleware; see the module docstring."""
 
@@ -131,7 +148,8 @@ class Gate:
         acct = cfg.accounting
         acct.call(name)
         if cfg.latency or cfg.latency_jitter:
-            await anyio.sleep(cfg.latency + cfg.rng.uniform(0.0, cfg.latency_jitter))
+            delay = cfg.latency + cfg.rng.uniform(0.0, cfg.latency_jitter)
+            send = _answer_no_sooner(send, anyio.current_time() + delay)
 
         authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
         scheme, _, token = authorization.partition(" ")

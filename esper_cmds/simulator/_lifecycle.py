@@ -106,19 +106,23 @@ class CommandRequest:
     created: float
     schedule_start: float
     deadline: float
-    targets: frozenset[str]
-    """Every device the request resolved to, before device_type picked the rows."""
-    row_devices: list[str]
-    row_indexes: list[int]
-    fails: list[bool]
+    # Per-request data is kept in tuples (and a dict) of strings, ints, floats and bools: the
+    # garbage collector stops tracking those, so a store of 100,000s of rows costs its
+    # collections nothing (lists and sets are traversed item by item on every full collection,
+    # in a server that holds them for good).
+    targets: dict[str, None]
+    """Every device the request resolved to, before device_type picked the rows (as keys)."""
+    row_devices: tuple[str, ...]
+    row_indexes: tuple[int, ...]
+    fails: tuple[bool, ...]
     cancelled_at: float = _INF
     json_head: bytes = b""
     """The request's JSON up to and including ``"status":``; filled in by the wire module."""
     _version: int = -1
     _status_ids: list[str | None] = field(default_factory=list)
-    _starts: list[float] = field(default_factory=list)
-    _sorted_ok: list[float] = field(default_factory=list)
-    _sorted_fail: list[float] = field(default_factory=list)
+    _starts: tuple[float, ...] = ()
+    _sorted_ok: tuple[float, ...] = ()
+    _sorted_fail: tuple[float, ...] = ()
 
     def status_id(self, row: int) -> str:
         """The per-device command id for `row`.
@@ -149,22 +153,24 @@ class Lifecycle:
         self.fleet = fleet
         self.step = step_seconds
 
-    def starts(self, req: CommandRequest) -> list[float]:
+    def starts(self, req: CommandRequest) -> tuple[float, ...]:
         """Each row's start time, recomputed only when the fleet's online timeline changed."""
         if req._version != self.fleet.version:
             fleet = self.fleet
             deadline = req.deadline
-            starts = [
-                s if s < deadline else _INF
-                for s in fleet.next_online_many(req.row_indexes, req.schedule_start)
-            ]
+            starts = tuple(
+                [
+                    s if s < deadline else _INF
+                    for s in fleet.next_online_many(req.row_indexes, req.schedule_start)
+                ]
+            )
             req._starts = starts
             if any(req.fails):
                 pairs = list(zip(starts, req.fails, strict=True))
-                req._sorted_ok = sorted(s for s, f in pairs if not f)
-                req._sorted_fail = sorted(s for s, f in pairs if f)
+                req._sorted_ok = tuple(sorted(s for s, f in pairs if not f))
+                req._sorted_fail = tuple(sorted(s for s, f in pairs if f))
             else:
-                req._sorted_ok, req._sorted_fail = sorted(starts), []
+                req._sorted_ok, req._sorted_fail = tuple(sorted(starts)), ()
             req._version = fleet.version
         return req._starts
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +48,7 @@ class Accounting:
         self._commands: dict[str, Counter[str]] = {}
         # Creates only append here; the counting happens when a snapshot is taken, so a
         # thousand-device create costs one list append instead of a thousand counter updates.
-        self._uncounted: list[tuple[str, list[str]]] = []
+        self._uncounted: list[tuple[str, Sequence[str]]] = []
         self._requests_created = 0
         self._calls: Counter[str] = Counter()
         self._throttled = 0
@@ -58,7 +59,7 @@ class Accounting:
         with self._lock:
             self._calls[endpoint] += 1
 
-    def created(self, command: str, devices: list[str]) -> None:
+    def created(self, command: str, devices: Sequence[str]) -> None:
         """Count a stored request and the per-device commands it created (`devices` is kept)."""
         with self._lock:
             self._requests_created += 1

@@ -50,7 +50,7 @@ class CommandStore:
         self._history: dict[str, list[tuple[CommandRequest, int]]] = {}
         self._unindexed: list[CommandRequest] = []
 
-    def _fails(self, req_int: int, keys: list[int]) -> list[bool]:
+    def _fails(self, req_int: int, keys: list[int]) -> tuple[bool, ...]:
         # A cheap deterministic draw per (request, device): a run always fails the same rows.
         threshold = int(self.failure_rate * (1 << 64))
         mask, golden = 0xFFFF_FFFF_FFFF_FFFF, _GOLDEN
@@ -59,7 +59,7 @@ class CommandStore:
             mixed = ((req_int ^ key) * golden) & mask
             mixed = ((mixed ^ (mixed >> 29)) * golden) & mask
             out.append(mixed < threshold)
-        return out
+        return tuple(out)
 
     def create(self, valid: ValidCreate, *, now: float) -> CommandRequest:
         """Store a validated request; its rows are the targets `device_type` selects now."""
@@ -68,16 +68,16 @@ class CommandStore:
         if valid.groups:
             targets = set(valid.devices)
             targets.update(fleet.expand_groups(valid.groups))
-            ordered = sorted(targets)
+            ordered = tuple(sorted(targets))
         else:
             # Validation already de-duplicated the ids (and clients usually send them sorted,
             # which makes this sort linear).
-            ordered = sorted(valid.devices)
+            ordered = tuple(sorted(valid.devices))
         if valid.device_type == "all":
             rows = ordered
         else:
             want_online = valid.device_type == "active"
-            rows = [d for d in ordered if fleet.online_at(by_id[d].index, now) is want_online]
+            rows = tuple(d for d in ordered if fleet.online_at(by_id[d].index, now) is want_online)
 
         req_int = self._rng.getrandbits(128)
         req_id = str(uuid.UUID(int=req_int, version=4))
@@ -89,7 +89,7 @@ class CommandStore:
         if self.failure_rate > 0:
             fails = self._fails(req_int, [by_id[d].key for d in rows])
         else:
-            fails = [False] * len(rows)
+            fails = (False,) * len(rows)
         body: dict[str, Any] = {
             "command_type": valid.command_type,
             "devices": valid.devices,
@@ -108,9 +108,9 @@ class CommandStore:
             created=now,
             schedule_start=schedule_start,
             deadline=deadline,
-            targets=frozenset(ordered),
+            targets=dict.fromkeys(ordered),
             row_devices=rows,
-            row_indexes=list(map(fleet.index_of.__getitem__, rows)),
+            row_indexes=tuple(map(fleet.index_of.__getitem__, rows)),
             fails=fails,
         )
         self.requests.append(req)
@@ -143,7 +143,7 @@ class CommandStore:
             found = [r for r in found if r.body["issued_by"] == issued_by]
         if devices := query.get("devices"):
             wanted = {d.strip() for d in devices.split(",") if d.strip()}
-            found = [r for r in found if not wanted.isdisjoint(r.targets)]
+            found = [r for r in found if not r.targets.keys().isdisjoint(wanted)]
         return list(found)
 
     def rows(

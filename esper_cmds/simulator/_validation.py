@@ -191,8 +191,8 @@ class ValidCreate:
     """A create body that passed validation, with defaults filled in and ids de-duplicated."""
 
     command_type: str
-    devices: list[str]
-    groups: list[str]
+    devices: tuple[str, ...]
+    groups: tuple[str, ...]
     device_type: str
     command: str
     command_args: dict[str, Any]
@@ -217,13 +217,13 @@ def parse_datetime(value: object) -> float | None:
 
 def _uuids(
     name: str, value: object, limit: int, errors: list[str], known: Mapping[str, object]
-) -> tuple[list[str], bool]:
+) -> tuple[tuple[str, ...], bool]:
     """The distinct ids of `value` in canonical form, and whether all of them are `known`."""
     if value is None:
-        return [], True
+        return (), True
     if not isinstance(value, list):
         errors.append(f"{name}: must be a list of UUIDs")
-        return [], True
+        return (), True
     if len(value) > limit:
         errors.append(f"{name}: ensure this field has no more than {limit} elements")
     # Fast path: clients send known ids in canonical form, and a known id is its own canonical
@@ -235,7 +235,7 @@ def _uuids(
         pass
     else:
         if known.keys() >= distinct.keys():
-            return list(distinct), True
+            return tuple(distinct), True
     out: list[str] = []
     seen: set[str] = set()
     for item in value:
@@ -249,7 +249,7 @@ def _uuids(
         if canonical not in seen:
             seen.add(canonical)
             out.append(canonical)
-    return out, False
+    return tuple(out), False
 
 
 def _choice_field(

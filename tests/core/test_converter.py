@@ -23,7 +23,7 @@ from esper_cmds import (
     TimeType,
     is_terminal,
 )
-from esper_cmds._converter import _uuid_from_text, structure, unstructure
+from esper_cmds._converter import _uuid_from_text, _uuids_from_texts, structure, unstructure
 
 from ._support import DEVICE_A, REQUEST_ID, request_json, status_json
 
@@ -265,3 +265,55 @@ def test_request_devices_decode_to_real_uuids() -> None:
     request = structure(request_json(devices=devices), CommandRequest)
     assert request.devices == tuple(uuid.UUID(d) for d in devices)
     assert all(type(d) is uuid.UUID and d.is_safe is uuid.SafeUUID.unknown for d in request.devices)
+
+
+def _devices_one_by_one(texts: list[Any]) -> tuple[uuid.UUID, ...]:
+    return tuple(structure(request_json(devices=[t]), CommandRequest).devices[0] for t in texts)
+
+
+@pytest.mark.parametrize("text", _UUID_TEXTS)
+def test_bulk_device_list_decodes_as_each_id_alone(text: str) -> None:
+    """A device list decodes to what its ids decode to one by one: same values, same errors.
+
+    Canonical lists take the bulk path; every other list (here: one odd id among canonical
+    ones, at the start, middle and end) falls back to the per-id path, so an odd spelling is
+    accepted or refused exactly as when it is alone.
+    """
+    canonical = [str(uuid.UUID(int=i * 7919 + 1)) for i in range(5)]
+    for texts in ([text], [text, *canonical], [*canonical[:2], text, *canonical[2:]]):
+        try:
+            expected = _devices_one_by_one(texts)
+        except (ValueError, TypeError) as exc:
+            with pytest.raises(type(exc), match=re.escape(str(exc))):
+                structure(request_json(devices=texts), CommandRequest)
+            continue
+        got = structure(request_json(devices=texts), CommandRequest).devices
+        assert got == expected
+        assert [str(u) for u in got] == [str(u) for u in expected]
+        assert all(type(u) is uuid.UUID and u.is_safe is uuid.SafeUUID.unknown for u in got)
+
+
+def test_bulk_path_takes_only_canonical_lists() -> None:
+    """The bulk decoder answers for canonical lists and declines (None) everything else."""
+    ids = [uuid.UUID(int=i * 104729 + 3) for i in range(1000)]
+    texts = [str(u) for u in ids]
+    assert _uuids_from_texts(texts) == tuple(ids)
+    assert _uuids_from_texts([t.upper() for t in texts]) == tuple(ids)  # uuid.UUID takes both
+    assert _uuids_from_texts([]) == ()
+    declined: list[list[Any]] = [
+        [*texts[:3], 7],  # not all strings
+        [*texts[:3], texts[3][:35]],  # a short id
+        [texts[0][:35], texts[1] + "0"],  # lengths that add up but do not match one by one
+        [*texts[:3], texts[3].replace("-", "")[:32] + "----"],  # dashes elsewhere
+        [*texts[:3], "g" + texts[3][1:]],  # not hex
+        [f"https://x.esper.cloud/api/device/{texts[0][:-2]}/"],  # a resource URL
+    ]
+    for values in declined:
+        assert _uuids_from_texts(values) is None, values
+
+
+@pytest.mark.parametrize("bad", [[7], ["not-a-uuid"], [DEVICE_A, "x" * 36], [DEVICE_A, None]])
+def test_bad_id_in_a_device_list_is_refused(bad: list[Any]) -> None:
+    """A bad id anywhere in a device list fails the decoding, bulk path or not."""
+    with pytest.raises((ValueError, TypeError)):
+        structure(request_json(devices=bad), CommandRequest)

@@ -156,3 +156,31 @@ async def test_latency_setting_delays_every_call() -> None:
         response = await client.post(commands_path(sim), json=body(devices=sim.device_ids[:1]))
         assert anyio.current_time() - started >= 0.09
     assert response.status_code == 201
+
+
+@pytest.mark.anyio
+async def test_latency_counts_from_arrival_with_the_work_inside_it() -> None:
+    """A call takes effect when it arrives and is answered `latency` after that.
+
+    The simulator's own work is inside the latency, as a real server's is, so concurrent calls
+    are not answered later for queueing on the simulator's one CPU.
+    """
+    sim = Simulator(devices=2000, groups=0, latency=0.5)
+    payloads = [body(devices=sim.device_ids[i * 1000 : (i + 1) * 1000]) for i in range(2)]
+    answered: list[float] = []
+    async with sim.client() as client:
+
+        async def post(payload: dict[str, object]) -> None:
+            response = await client.post(commands_path(sim), json=payload)
+            assert response.status_code == 201
+            answered.append(anyio.current_time() - started)
+
+        started = anyio.current_time()
+        async with anyio.create_task_group() as tg:
+            for payload in payloads:
+                tg.start_soon(post, payload)
+            await anyio.sleep(0.25)
+            # Half-way through the latency: stored already, not answered yet.
+            assert sim.stats.requests_created == 2
+            assert answered == []
+    assert all(0.45 <= t < 0.9 for t in answered), answered
