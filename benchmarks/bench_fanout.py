@@ -1,14 +1,17 @@
 """Fan-out throughput: 100,000 devices against the simulator with 50 ms per request.
 
-Run with ``python -m benchmarks.bench_fanout``. Prints, from one run:
+Run with ``python -m benchmarks.bench_fanout [--repeat 3]``. Prints, all in one process against
+one simulator (concurrent runs as the median of ``--repeat``):
 
 - the fan-out's time and its ratio to the ideal ``ceil(chunks / concurrency) × latency``;
+- bare httpx making the same calls (one read, then the chunks, as many at a time), the floor
+  this server and machine allow, and the fan-out's ratio to it;
 - sequential creation of the same chunks, one after another, with this library and with the
   official ``esperclient`` SDK (what the SDK and Esper's own fleet tool do), and the speed-up.
 
-By default the simulator runs in its own process (``--server process``): in a thread of this one
-(``--server thread``) it shares the GIL with the client, and its CPU time per 1000-device create
-(validation, 1000 statuses, the JSON) is then added to the client's, serialising both.
+By default the simulator runs in its own process (``--server process``), warmed up by one call
+before timing: in a thread of this one (``--server thread``) it shares the GIL with the client,
+and its CPU time per 1000-device create is then added to the client's, serialising both.
 
 The client's default pacing (4000 calls per 5 minutes, Esper's own fleet tool's pace) would make
 this a benchmark of the token bucket, so it is switched off here (``rate_limit=None``).
@@ -73,6 +76,29 @@ async def _fan_out(
         elapsed = time.perf_counter() - start
     result.raise_for_failures()
     return elapsed, result.plan
+
+
+async def _raw_httpx(fleet: _Fleet, url: str, plan: Plan, concurrency: int) -> float:
+    """The same calls with bare httpx: a newest-request read, then the chunks `concurrency` at a
+    time, answers JSON-decoded; no validation, models, retries or reconciliation. The floor this
+    server and machine allow."""
+    commands = f"{url}/v0/enterprise/{fleet.enterprise_id}/command/"
+    headers = {"Authorization": f"Bearer {fleet.api_key}"}
+    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+        start = time.perf_counter()
+        (await http.get(commands, params={"limit": 1})).raise_for_status()
+        chunks = iter(plan.chunks)
+
+        async def worker() -> None:
+            for chunk in chunks:  # shared: each chunk is sent once
+                response = await http.post(commands, json=plan.payload(chunk))
+                response.raise_for_status()
+                response.json()
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(concurrency):
+                tg.start_soon(worker)
+        return time.perf_counter() - start
 
 
 async def _sequential(fleet: _Fleet, url: str, plan: Plan) -> float:
@@ -173,11 +199,12 @@ def main() -> None:
         gc.collect()
     with serve as url:
         _warm_up(url, fleet)
-        runs = []
-        for _ in range(max(1, args.repeat)):
+        runs, raw_runs = [], []
+        for _ in range(max(1, args.repeat)):  # interleaved, so drift hits both alike
             elapsed, plan = anyio.run(_fan_out, fleet, url, args.chunk_size, args.concurrency)
             runs.append(elapsed)
-        fanned = statistics.median(runs)
+            raw_runs.append(anyio.run(_raw_httpx, fleet, url, plan, args.concurrency))
+        fanned, raw = statistics.median(runs), statistics.median(raw_runs)
         chunks = len(plan.chunks)
         ideal = math.ceil(chunks / args.concurrency) * args.latency
         sequential = anyio.run(_sequential, fleet, url, plan)
@@ -194,6 +221,11 @@ def main() -> None:
     if len(runs) > 1:
         spread = f"  (median of {len(runs)}: {min(runs):.2f}-{max(runs):.2f} s)"
     print(f"fan_out:                  {fanned:6.2f} s  {versus_ideal}{spread}")
+    raw_versus_ideal = f"{raw / ideal:5.2f}x ideal" if ideal else ""
+    print(
+        f"raw httpx, same calls:    {raw:6.2f} s  {raw_versus_ideal}"
+        f"  fan_out / raw httpx {fanned / raw:4.2f}"
+    )
     print(
         f"sequential (esper_cmds):  {sequential:6.2f} s  fan_out {sequential / fanned:4.1f}x faster"
     )

@@ -15,7 +15,7 @@ import enum
 import types
 import typing
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
@@ -23,9 +23,9 @@ import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from .models import CommandArgs, Device
+from .models import CommandArgs, CommandRequest, Device
 
-__all__ = ["converter", "structure", "unstructure"]
+__all__ = ["DeferredDevices", "converter", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -130,17 +130,11 @@ def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
     return _uuid_from_text(value)
 
 
-def _uuids_from_texts(values: list[Any]) -> tuple[uuid.UUID, ...] | None:
-    """``tuple(uuid.UUID(v) for v in values)`` for a list of canonical ids, or None.
-
-    The bulk form of `_uuid_from_text` for the 36-character form with dashes at 8, 13, 18 and
-    23 (what the API sends): the checks run once over the joined text, in C, and only the
-    object creation is left per id. None means "not all canonical": the caller then decodes item
-    by item, with uuid.UUID's own parsing and errors.
+def _joined_digits(values: Sequence[Any]) -> str | None:
+    """Every value's 32 digits, joined, if each is 36 characters with dashes at 8, 13, 18 and 23
+    and nowhere else (the form the API sends); otherwise None. Checked over the joined text, in C.
     """
     count = len(values)
-    if not count:
-        return ()
     try:
         text = "".join(values)
     except TypeError:  # not all str
@@ -151,7 +145,22 @@ def _uuids_from_texts(values: list[Any]) -> tuple[uuid.UUID, ...] | None:
     if any(text[i::36] != dashes for i in (8, 13, 18, 23)):
         return None
     digits = text.replace("-", "")
-    if len(digits) != 32 * count:
+    return digits if len(digits) == 32 * count else None
+
+
+def _uuids_from_texts(values: Sequence[Any]) -> tuple[uuid.UUID, ...] | None:
+    """``tuple(uuid.UUID(v) for v in values)`` for a list of canonical ids, or None.
+
+    The bulk form of `_uuid_from_text` for the 36-character form with dashes at 8, 13, 18 and
+    23 (what the API sends): the checks run once over the joined text, in C, and only the
+    object creation is left per id. None means "not all canonical": the caller then decodes item
+    by item, with uuid.UUID's own parsing and errors.
+    """
+    count = len(values)
+    if not count:
+        return ()
+    digits = _joined_digits(values)
+    if digits is None:
         return None
     made: list[uuid.UUID] = []
     append = made.append
@@ -165,6 +174,52 @@ def _uuids_from_texts(values: list[Any]) -> tuple[uuid.UUID, ...] | None:
     except ValueError:
         return None
     return tuple(made)
+
+
+def _all_hex_ids(values: Sequence[Any]) -> bool:
+    """True if every value is a canonical id of hex digits: `_uuids_from_texts` will take them.
+
+    Stricter than uuid.UUID (which also takes ``+``, ``_`` and non-ASCII digits via int()), so
+    anything odd is decoded at once, through the usual path and its errors.
+    """
+    digits = _joined_digits(values)
+    if digits is None:
+        return False
+    try:
+        return len(bytes.fromhex(digits)) * 2 == len(digits)  # fromhex skips whitespace
+    except ValueError:
+        return False
+
+
+@attrs.frozen(repr=False)
+class DeferredDevices:
+    """A command request decoded without its device ids, which are kept as the server's text.
+
+    A create answer lists all its targets: decoded, a fan-out to 100,000 devices makes 100,000
+    UUID objects (CPU in the hot loop, and garbage-collector passes over them all) that most
+    callers never read. `complete` makes them when one does.
+
+    Attributes:
+        request: The request; its ``devices`` are empty when `device_ids` holds them.
+        device_ids: The device ids as the server wrote them (checked canonical), or None when
+            they are in ``request.devices`` already.
+    """
+
+    request: CommandRequest
+    device_ids: tuple[str, ...] | None = None
+
+    def complete(self) -> CommandRequest:
+        """The request with its device ids decoded."""
+        if self.device_ids is None:
+            return self.request
+        devices = _uuids_from_texts(self.device_ids)
+        if devices is None:  # not reached for checked ids; kept as the general path
+            devices = converter.structure(list(self.device_ids), tuple[uuid.UUID, ...])
+        return attrs.evolve(self.request, devices=devices)
+
+    def __repr__(self) -> str:
+        deferred = "" if self.device_ids is None else f", {len(self.device_ids)} device ids"
+        return f"DeferredDevices(request_id={str(self.request.id)!r}{deferred})"
 
 
 def _is_homogeneous_tuple(tp: Any) -> bool:
@@ -210,6 +265,18 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(uuid.UUID, str)
     conv.register_structure_hook_factory(_is_open_enum, _open_enum_hook)
     conv.register_structure_hook(CommandArgs, _structure_command_args)
+
+    def structure_deferred(value: Any, _: Any) -> DeferredDevices:
+        if isinstance(value, Mapping):
+            devices = value.get("devices")
+            if type(devices) is list and devices and _all_hex_ids(devices):
+                # ``null`` reads as no devices; the ids wait in a tuple of str, which the
+                # garbage collector stops tracking.
+                request = conv.structure({**value, "devices": None}, CommandRequest)
+                return DeferredDevices(request, tuple(devices))
+        return DeferredDevices(conv.structure(value, CommandRequest))
+
+    conv.register_structure_hook(DeferredDevices, structure_deferred)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, lambda tp: _tuple_hook(tp, conv))
     renames: dict[str, Any] = {name: override(rename=key) for name, key in _DEVICE_RENAMES.items()}
     conv.register_structure_hook(Device, make_dict_structure_fn(Device, conv, **renames))

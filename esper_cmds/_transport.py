@@ -148,6 +148,7 @@ class Transport:
         cast_to: type[T],
         params: Mapping[str, str] | None = None,
         json: Any = None,
+        encoded_json: bytes | None = None,
         retry: RetryPolicy | None = None,
     ) -> T:
         """Send one request under the retry policy and decode its JSON into `cast_to`.
@@ -159,6 +160,8 @@ class Transport:
             cast_to: The type to structure the JSON body into.
             params: Query parameters.
             json: The JSON body; it is encoded once, so every attempt sends the same bytes.
+            encoded_json: `json` already encoded (sent as is; `json` is then only what an
+                `AmbiguousCreateError` reports).
             retry: This call's policy instead of the client's.
 
         Raises:
@@ -167,9 +170,18 @@ class Transport:
             EsperError: The typed error of the last attempt otherwise.
         """
         policy = self._retry if retry is None else retry
-        request = self._http.build_request(
-            method, url, params=params, json=json, headers={"Authorization": self._auth}
-        )
+        if encoded_json is None:
+            request = self._http.build_request(
+                method, url, params=params, json=json, headers={"Authorization": self._auth}
+            )
+        else:
+            request = self._http.build_request(
+                method,
+                url,
+                params=params,
+                content=encoded_json,
+                headers={"Authorization": self._auth, "Content-Type": "application/json"},
+            )
         method = request.method
         path = request.url.path
         started_at = self._clock.utcnow()

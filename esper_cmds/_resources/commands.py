@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+from .._converter import DeferredDevices
 from .._pagination import AsyncPager
 from .._validation import build_create_payload, parse_enum, parse_uuid, parse_uuids
 from ..models import (
@@ -23,6 +24,8 @@ from ..models import (
 from .base import Resource, query, state_filter
 
 __all__ = ["Commands"]
+
+T = TypeVar("T")
 
 
 class Commands(Resource):
@@ -76,10 +79,27 @@ class Commands(Resource):
         )
         return await self.create_from_payload(payload)
 
-    async def create_from_payload(self, payload: Mapping[str, Any]) -> CommandRequest:
-        """Send an already validated create body (as built by ``create``). Strictly internal."""
+    async def create_from_payload(
+        self, payload: Mapping[str, Any], *, encoded: bytes | None = None
+    ) -> CommandRequest:
+        """Send an already validated create body (as built by ``create``). Strictly internal.
+
+        `encoded` is `payload` as JSON bytes when the caller has them cheaper than encoding.
+        """
+        return await self._post(payload, encoded, CommandRequest)
+
+    async def create_deferring_devices(
+        self, payload: Mapping[str, Any], *, encoded: bytes | None = None
+    ) -> DeferredDevices:
+        """`create_from_payload`, leaving the answer's device ids undecoded until asked for.
+
+        Strictly internal: the fan-out's hot loop, where 1000 ids per answer are rarely read.
+        """
+        return await self._post(payload, encoded, DeferredDevices)
+
+    async def _post(self, payload: Mapping[str, Any], encoded: bytes | None, cast_to: type[T]) -> T:
         return await self._transport.request(
-            "POST", self._v0("/command/"), json=payload, cast_to=CommandRequest
+            "POST", self._v0("/command/"), json=payload, encoded_json=encoded, cast_to=cast_to
         )
 
     def list(

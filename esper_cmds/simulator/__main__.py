@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--churn-seconds", type=float, default=None, help="online/offline period")
     parser.add_argument("--queue-expiry", type=float, default=7 * 24 * 3600.0, help="seconds")
     parser.add_argument("--rate-limit", type=_rate_limit, default=None, help="CALLS/SECONDS")
-    parser.add_argument("--latency", type=float, default=0.0, help="real seconds from a call's arrival to its answer")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds from a call's arrival to its answer"
+    )
     parser.add_argument("--latency-jitter", type=float, default=0.0, help="extra random seconds")
     parser.add_argument(
         "--fault",

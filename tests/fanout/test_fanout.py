@@ -6,6 +6,7 @@ import uuid
 from collections import Counter
 
 import anyio
+import attrs
 import httpx
 import pytest
 
@@ -38,6 +39,27 @@ def per_device(sim: Simulator, command: str) -> Counter[int]:
     """How many devices hold 0, 1, 2... requests for `command`."""
     commands = sim.stats.commands
     return Counter(commands[(d, command)] for d in sim.device_ids)
+
+
+async def test_created_outcome_holds_the_request_the_server_stored() -> None:
+    """A Created outcome's request is the stored request, device ids included (they are decoded
+    when first read), and its repr stays short."""
+    sim = Simulator(devices=2500, groups=0, seed=3)
+    async with client_for(sim) as client:
+        result = await fan_out(client, command="REBOOT", devices=sim.device_ids, device_type="all")
+        listed = {r.id: r for r in await client.commands.list().to_list(max_items=10)}
+    assert len(result.created) == 3
+    for outcome in result.created:
+        assert isinstance(outcome, Created)
+        request = outcome.request
+        assert request is outcome.request  # decoded once
+        assert request.id == outcome.request_id
+        assert request.devices == tuple(uuid.UUID(d) for d in outcome.chunk.devices)
+        assert request == attrs.evolve(listed[request.id], status=request.status)
+        assert len(repr(outcome)) < 200
+        assert str(outcome.request_id) in repr(outcome)
+    full = result.created[0].request
+    assert Created(result.created[0].chunk, full).request is full  # built with a whole request
 
 
 async def test_50k_devices_under_faults_get_exactly_one_request_each() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from esper_cmds import ValidationError
@@ -85,6 +87,37 @@ def test_payload_is_the_validated_body_with_the_chunks_targets() -> None:
     assert body["command_args"] == {"brightness_value": 40}
     assert body["devices"] == ids(10, start=31)
     assert "groups" not in body
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"command": "SET_BRIGHTNESS_SCALE", "command_args": {"brightness_value": 40}},
+        {"devices": [], "groups": ids(700), "command": "REBOOT"},
+        {"command_type": "DYNAMIC", "device_type": "active"},
+        {
+            "command": "SET_KIOSK_APP",
+            "command_args": {"package_name": 'com.exämple.\u2603"q"'},  # non-ASCII, quotes
+            "schedule": "WINDOW",
+            "schedule_args": {
+                "name": "nightly \u00e9",
+                "start_datetime": "2026-12-01T01:00:00+00:00",
+                "end_datetime": "2026-12-01T05:00:00+00:00",
+                "time_type": "device",
+                "window_start_time": "01:00:00",
+                "window_end_time": "05:00:00",
+                "days": ["monday", "tuesday"],
+            },
+        },
+    ],
+)
+def test_encoded_payload_is_the_payload_as_json(overrides: dict[str, Any]) -> None:
+    """The pre-encoded body decodes to exactly `payload`, and is what httpx would have sent."""
+    result = plan(**overrides)
+    for chunk in result.chunks:
+        encoded = result.encoded_payload(chunk)
+        assert json.loads(encoded) == result.payload(chunk)
+        assert encoded == httpx.Request("POST", "http://x", json=result.payload(chunk)).content
 
 
 def test_targets_are_deduplicated_keeping_the_first() -> None:

@@ -184,6 +184,26 @@ async def test_ambiguous_create_is_sent_exactly_once_even_with_generous_retries(
     assert clock.sleeps == []
 
 
+async def test_pre_encoded_create_sends_those_bytes_and_reports_the_payload() -> None:
+    """A create given its body as bytes sends exactly them, as JSON, on every attempt; an
+    ambiguous outcome still reports the payload as a mapping."""
+    router, clock = make_router(), FakeClock()
+    route = router.post(COMMANDS_URL).mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.ReadTimeout("lost")]
+    )
+    payload = {"command_type": "DEVICE", "devices": [DEVICE], "command": "REBOOT"}
+    encoded = b'{"command_type":"DEVICE","devices":["%s"],"command":"REBOOT"}' % DEVICE.encode()
+    async with make_client(router, clock) as client:
+        with pytest.raises(AmbiguousCreateError) as caught:
+            await client.commands.create_from_payload(payload, encoded=encoded)
+    assert route.call_count == 2  # the connect error was retried, the read timeout was not
+    for call in route.calls:
+        assert call.request.content == encoded
+        assert call.request.headers["Content-Type"] == "application/json"
+        assert call.request.headers["Content-Length"] == str(len(encoded))
+    assert caught.value.payload == payload
+
+
 async def test_cancellation_mid_backoff_propagates_at_once() -> None:
     """Cancelling a call while it sleeps between attempts ends it at once, slot released."""
     router = make_router()
