@@ -25,5 +25,6 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
     assert "EsperClient / raw httpx" in out
     assert "EsperClient / SDK" in out
     assert "x ideal" in out
+    assert "fan_out / raw httpx" in out
     assert "faster" in out
     assert "naive/round" in out  # watch economy vs naive polling
