@@ -3,7 +3,8 @@
 Run with ``python -m benchmarks.bench_fanout [--repeat 3]``. Prints, all in one process against
 one simulator (concurrent runs as the median of ``--repeat``):
 
-- the fan-out's time and its ratio to the ideal ``ceil(chunks / concurrency) × latency``;
+- the fan-out's time and its ratio to the ideal ``ceil(chunks / concurrency) × latency``, with
+  the ids as strings and as UUID objects (as this library's listings return them);
 - bare httpx making the same calls (one read, then the chunks, as many at a time), the floor
   this server and machine allow, and the fan-out's ratio to it;
 - sequential creation of the same chunks, one after another, with this library and with the
@@ -28,7 +29,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 
 import anyio
 import esperclient
@@ -61,14 +63,18 @@ def _client(fleet: _Fleet, url: str) -> EsperClient:
 
 
 async def _fan_out(
-    fleet: _Fleet, url: str, chunk_size: int, concurrency: int
+    fleet: _Fleet,
+    url: str,
+    chunk_size: int,
+    concurrency: int,
+    devices: Sequence[str | uuid.UUID] | None = None,
 ) -> tuple[float, Plan]:
     async with _client(fleet, url) as client:
         start = time.perf_counter()
         result = await fan_out(
             client,
             command="REBOOT",
-            devices=fleet.device_ids,
+            devices=fleet.device_ids if devices is None else devices,
             device_type="all",
             chunk_size=chunk_size,
             concurrency=concurrency,
@@ -199,12 +205,17 @@ def main() -> None:
         gc.collect()
     with serve as url:
         _warm_up(url, fleet)
-        runs, raw_runs = [], []
-        for _ in range(max(1, args.repeat)):  # interleaved, so drift hits both alike
+        # The same ids as UUID objects, as a listing through this library returns them.
+        as_uuids = [uuid.UUID(d) for d in fleet.device_ids]
+        runs, raw_runs, uuid_runs = [], [], []
+        for _ in range(max(1, args.repeat)):  # interleaved, so drift hits all alike
             elapsed, plan = anyio.run(_fan_out, fleet, url, args.chunk_size, args.concurrency)
             runs.append(elapsed)
             raw_runs.append(anyio.run(_raw_httpx, fleet, url, plan, args.concurrency))
+            uuid_run = anyio.run(_fan_out, fleet, url, args.chunk_size, args.concurrency, as_uuids)
+            uuid_runs.append(uuid_run[0])
         fanned, raw = statistics.median(runs), statistics.median(raw_runs)
+        fanned_uuids = statistics.median(uuid_runs)
         chunks = len(plan.chunks)
         ideal = math.ceil(chunks / args.concurrency) * args.latency
         sequential = anyio.run(_sequential, fleet, url, plan)
@@ -221,6 +232,8 @@ def main() -> None:
     if len(runs) > 1:
         spread = f"  (median of {len(runs)}: {min(runs):.2f}-{max(runs):.2f} s)"
     print(f"fan_out:                  {fanned:6.2f} s  {versus_ideal}{spread}")
+    uuids_versus_ideal = f"{fanned_uuids / ideal:5.2f}x ideal" if ideal else ""
+    print(f"fan_out, ids as UUIDs:    {fanned_uuids:6.2f} s  {uuids_versus_ideal}")
     raw_versus_ideal = f"{raw / ideal:5.2f}x ideal" if ideal else ""
     print(
         f"raw httpx, same calls:    {raw:6.2f} s  {raw_versus_ideal}"

@@ -12,7 +12,8 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeGuard
+from itertools import repeat
+from typing import Any, Literal, TypeGuard
 
 from attrs import frozen
 
@@ -161,6 +162,26 @@ def _all_canonical(values: Sequence[object]) -> TypeGuard[Sequence[str]]:
     return text.count("-") == len(_DASHES) * count and not text.translate(_NOT_HEX_OR_DASH)
 
 
+def _texts_of_uuids(ids: Sequence[uuid.UUID]) -> list[str]:
+    """``list(dict.fromkeys(str(i) for i in ids))``, about twice as fast for 100,000 ids.
+
+    ``str(uuid)`` is Python code (a hex format and a five-part format per id). Here each id costs
+    one attribute read and one C call (``int.to_bytes``); the hex digits and dashes are then laid
+    out for all ids at once, column by column, and split.
+    """
+    unique = list(dict.fromkeys([i.int for i in ids]))
+    count = len(unique)
+    big: Literal["big"] = "big"
+    digits = b"".join(map(int.to_bytes, unique, repeat(16), repeat(big))).hex().encode()
+    row = _CANONICAL_LENGTH + 1  # the id and a comma
+    text = bytearray(b"-" * (row * count))
+    digit_columns = [p for p in range(_CANONICAL_LENGTH) if p not in _DASHES]
+    for digit, column in enumerate(digit_columns):
+        text[column::row] = digits[digit::32]
+    text[_CANONICAL_LENGTH::row] = b"," * count
+    return text[:-1].decode("ascii").split(",") if count else []
+
+
 def parse_targets(values: Iterable[uuid.UUID | str] | None, field: str) -> list[str]:
     """Validate every id (the error names its index) and drop repeats."""
     if values is None:
@@ -173,6 +194,8 @@ def parse_targets(values: Iterable[uuid.UUID | str] | None, field: str) -> list[
     # the shared parser and its error.
     if _all_canonical(items):
         return list(dict.fromkeys(items))
+    if set(map(type, items)) == {uuid.UUID}:  # e.g. ids from ``client.devices.list()``
+        return _texts_of_uuids(items)  # type: ignore[arg-type]  # all UUID, just checked
     out: list[str] = []
     for i, value in enumerate(items):
         if isinstance(value, str) and _CANONICAL.fullmatch(value):

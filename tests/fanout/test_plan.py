@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from esper_cmds import ValidationError
-from esper_cmds._fanout.plan import _CANONICAL, Plan, _all_canonical, build_plan, parse_targets
+from esper_cmds._fanout.plan import (
+    _CANONICAL,
+    Plan,
+    _all_canonical,
+    _texts_of_uuids,
+    build_plan,
+    parse_targets,
+)
 
 ENTERPRISE = uuid.UUID(int=7)
 
@@ -213,3 +220,29 @@ def test_reprs_are_compact() -> None:
     assert big.fingerprint in repr(big)
     small = plan(devices=[], groups=ids(2), chunk_size=None)
     assert repr(small.chunks[0]) == f"Chunk(index=0, groups={tuple(ids(2))!r})"
+
+
+def test_uuid_objects_become_the_same_texts_as_str_in_bulk() -> None:
+    """UUID objects (as listings return them) give exactly ``str(u)``, de-duplicated in order."""
+    edge = [uuid.UUID(int=0), uuid.UUID(int=(1 << 128) - 1), uuid.UUID(int=1 << 64)]
+    many = [
+        uuid.UUID(int=(i * 0x9E3779B97F4A7C15F39CC0605CEDC835) % (1 << 128)) for i in range(5000)
+    ]
+    # Duplicates as equal but distinct objects, and again as the same object.
+    values = [*edge, *many, uuid.UUID(str(many[7])), many[3], *edge]
+    expected = list(dict.fromkeys(str(u) for u in values))
+    assert parse_targets(values, "devices") == expected
+    assert _texts_of_uuids(values) == expected
+    assert _texts_of_uuids([]) == []
+    assert all(_CANONICAL.fullmatch(t) for t in expected)
+
+
+def test_mixed_ids_take_the_one_by_one_path_with_the_same_result() -> None:
+    """UUIDs mixed with strings (or a UUID subclass) are parsed one by one, to the same texts."""
+
+    class Tagged(uuid.UUID):
+        pass
+
+    a, b, c = (uuid.UUID(int=n) for n in (11, 12, 13))
+    assert parse_targets([a, str(b).upper(), c, str(a)], "devices") == [str(a), str(b), str(c)]
+    assert parse_targets([Tagged(int=11), a], "devices") == [str(a)]
