@@ -15,7 +15,7 @@ import enum
 import types
 import typing
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
@@ -23,6 +23,7 @@ import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ._uuids import all_hex_ids, uuid_from_text, uuids_from_texts
 from .models import CommandArgs, CommandRequest, Device
 
 __all__ = ["DeferredDevices", "converter", "structure", "unstructure"]
@@ -87,37 +88,6 @@ def _unstructure_datetime(value: dt.datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-# uuid.UUID's slots, written directly: the class forbids setattr, as its own __init__ knows.
-_new_uuid = object.__new__
-_set_uuid_int = vars(uuid.UUID)["int"].__set__
-_set_uuid_is_safe = vars(uuid.UUID)["is_safe"].__set__
-_UNKNOWN_SAFETY = uuid.SafeUUID.unknown
-
-
-def _uuid_from_text(text: str) -> uuid.UUID:
-    """``uuid.UUID(text)``, about twice as fast for the 36-character form the API sends.
-
-    A create answer holds 1000 device ids, so this is most of its decoding. For 36 characters,
-    uuid.UUID strips ``urn:``, ``uuid:`` and braces, drops the dashes, wants 32 characters left
-    and calls ``int(hex, 16)``. If ``int`` accepts what is left after dropping the dashes, none
-    of ``:{}`` was there, so the stripping had nothing to strip: the same ``int`` results, and
-    the same object (``is_safe`` unknown, as uuid.UUID sets it). Everything else, and every
-    error, is uuid.UUID's own.
-    """
-    if len(text) == 36:
-        digits = text.replace("-", "")
-        if len(digits) == 32:
-            try:
-                number = int(digits, 16)
-            except ValueError:
-                return uuid.UUID(text)
-            made: uuid.UUID = _new_uuid(uuid.UUID)
-            _set_uuid_int(made, number)
-            _set_uuid_is_safe(made, _UNKNOWN_SAFETY)
-            return made
-    return uuid.UUID(text)
-
-
 def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
@@ -127,68 +97,7 @@ def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
     if value.startswith(("http://", "https://")):
         # A hyperlinked DRF field: ``https://…/device/<uuid>/`` names the same object.
         value = value.rstrip("/").rsplit("/", 1)[-1]
-    return _uuid_from_text(value)
-
-
-def _joined_digits(values: Sequence[Any]) -> str | None:
-    """Every value's 32 digits, joined, if each is 36 characters with dashes at 8, 13, 18 and 23
-    and nowhere else (the form the API sends); otherwise None. Checked over the joined text, in C.
-    """
-    count = len(values)
-    try:
-        text = "".join(values)
-    except TypeError:  # not all str
-        return None
-    if len(text) != 36 * count or set(map(len, values)) != {36}:
-        return None
-    dashes = "-" * count
-    if any(text[i::36] != dashes for i in (8, 13, 18, 23)):
-        return None
-    digits = text.replace("-", "")
-    return digits if len(digits) == 32 * count else None
-
-
-def _uuids_from_texts(values: Sequence[Any]) -> tuple[uuid.UUID, ...] | None:
-    """``tuple(uuid.UUID(v) for v in values)`` for a list of canonical ids, or None.
-
-    The bulk form of `_uuid_from_text` for the 36-character form with dashes at 8, 13, 18 and
-    23 (what the API sends): the checks run once over the joined text, in C, and only the
-    object creation is left per id. None means "not all canonical": the caller then decodes item
-    by item, with uuid.UUID's own parsing and errors.
-    """
-    count = len(values)
-    if not count:
-        return ()
-    digits = _joined_digits(values)
-    if digits is None:
-        return None
-    made: list[uuid.UUID] = []
-    append = made.append
-    try:
-        for start in range(0, 32 * count, 32):
-            one: uuid.UUID = _new_uuid(uuid.UUID)
-            # int() accepts what uuid.UUID's own int() call does: same value, same refusals.
-            _set_uuid_int(one, int(digits[start : start + 32], 16))
-            _set_uuid_is_safe(one, _UNKNOWN_SAFETY)
-            append(one)
-    except ValueError:
-        return None
-    return tuple(made)
-
-
-def _all_hex_ids(values: Sequence[Any]) -> bool:
-    """True if every value is a canonical id of hex digits: `_uuids_from_texts` will take them.
-
-    Stricter than uuid.UUID (which also takes ``+``, ``_`` and non-ASCII digits via int()), so
-    anything odd is decoded at once, through the usual path and its errors.
-    """
-    digits = _joined_digits(values)
-    if digits is None:
-        return False
-    try:
-        return len(bytes.fromhex(digits)) * 2 == len(digits)  # fromhex skips whitespace
-    except ValueError:
-        return False
+    return uuid_from_text(value)
 
 
 @attrs.frozen(repr=False)
@@ -212,7 +121,7 @@ class DeferredDevices:
         """The request with its device ids decoded."""
         if self.device_ids is None:
             return self.request
-        devices = _uuids_from_texts(self.device_ids)
+        devices = uuids_from_texts(self.device_ids)
         if devices is None:  # not reached for checked ids; kept as the general path
             devices = converter.structure(list(self.device_ids), tuple[uuid.UUID, ...])
         return attrs.evolve(self.request, devices=devices)
@@ -239,7 +148,7 @@ def _tuple_hook(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
             # Iterating these would silently make a tuple of characters or keys.
             msg = f"expected a list, got {type(value).__name__}"
             raise TypeError(msg)
-        if of_uuids and type(value) is list and (ids := _uuids_from_texts(value)) is not None:
+        if of_uuids and type(value) is list and (ids := uuids_from_texts(value)) is not None:
             return ids
         return structure_items(value, tp)
 
@@ -269,7 +178,7 @@ def _make_converter() -> cattrs.Converter:
     def structure_deferred(value: Any, _: Any) -> DeferredDevices:
         if isinstance(value, Mapping):
             devices = value.get("devices")
-            if type(devices) is list and devices and _all_hex_ids(devices):
+            if type(devices) is list and devices and all_hex_ids(devices):
                 # ``null`` reads as no devices; the ids wait in a tuple of str, which the
                 # garbage collector stops tracking.
                 request = conv.structure({**value, "devices": None}, CommandRequest)

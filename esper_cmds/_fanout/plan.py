@@ -9,15 +9,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
-from typing import Any, Literal, TypeGuard
+from typing import Any
 
 from attrs import frozen
 
 from .._errors import ValidationError
+from .._uuids import CANONICAL, all_canonical, texts_of_uuids
 from .._validation import (
     MAX_DEVICES_PER_REQUEST,
     MAX_GROUPS_PER_REQUEST,
@@ -133,55 +132,6 @@ def dedupe(ids: Iterable[uuid.UUID]) -> list[str]:
     return list(dict.fromkeys(str(i) for i in ids))
 
 
-_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CANONICAL_LENGTH = 36
-_DASHES = (8, 13, 18, 23)
-_NOT_HEX_OR_DASH = str.maketrans("", "", "0123456789abcdef-")
-
-
-def _all_canonical(values: Sequence[object]) -> TypeGuard[Sequence[str]]:
-    """True if every value is a str in canonical UUID form (``_CANONICAL``), checked in bulk.
-
-    The same test as ``_CANONICAL.fullmatch`` on each value, as a handful of passes in C rather
-    than 100,000 regex calls: every value is a 36-character str; in their concatenation each
-    value's characters 8, 13, 18 and 23 are dashes, there are no other dashes, and nothing but
-    lowercase hex digits and dashes.
-    """
-    try:
-        text = "".join(values)  # type: ignore[arg-type]  # a non-str raises: not canonical
-    except TypeError:
-        return False
-    count = len(values)
-    if len(text) != _CANONICAL_LENGTH * count:
-        return False
-    if set(map(len, values)) != {_CANONICAL_LENGTH}:  # type: ignore[arg-type]  # all str here
-        return False
-    dashes = "-" * count
-    if any(text[i::_CANONICAL_LENGTH] != dashes for i in _DASHES):
-        return False
-    return text.count("-") == len(_DASHES) * count and not text.translate(_NOT_HEX_OR_DASH)
-
-
-def _texts_of_uuids(ids: Sequence[uuid.UUID]) -> list[str]:
-    """``list(dict.fromkeys(str(i) for i in ids))``, about twice as fast for 100,000 ids.
-
-    ``str(uuid)`` is Python code (a hex format and a five-part format per id). Here each id costs
-    one attribute read and one C call (``int.to_bytes``); the hex digits and dashes are then laid
-    out for all ids at once, column by column, and split.
-    """
-    unique = list(dict.fromkeys([i.int for i in ids]))
-    count = len(unique)
-    big: Literal["big"] = "big"
-    digits = b"".join(map(int.to_bytes, unique, repeat(16), repeat(big))).hex().encode()
-    row = _CANONICAL_LENGTH + 1  # the id and a comma
-    text = bytearray(b"-" * (row * count))
-    digit_columns = [p for p in range(_CANONICAL_LENGTH) if p not in _DASHES]
-    for digit, column in enumerate(digit_columns):
-        text[column::row] = digits[digit::32]
-    text[_CANONICAL_LENGTH::row] = b"," * count
-    return text[:-1].decode("ascii").split(",") if count else []
-
-
 def parse_targets(values: Iterable[uuid.UUID | str] | None, field: str) -> list[str]:
     """Validate every id (the error names its index) and drop repeats."""
     if values is None:
@@ -192,13 +142,13 @@ def parse_targets(values: Iterable[uuid.UUID | str] | None, field: str) -> list[
     # Ids already in canonical form (what the API returns) skip uuid.UUID(): for 100,000 of
     # them a bulk check costs a few milliseconds. Anything else is parsed one by one, through
     # the shared parser and its error.
-    if _all_canonical(items):
+    if all_canonical(items):
         return list(dict.fromkeys(items))
     if set(map(type, items)) == {uuid.UUID}:  # e.g. ids from ``client.devices.list()``
-        return _texts_of_uuids(items)  # type: ignore[arg-type]  # all UUID, just checked
+        return texts_of_uuids(items)  # type: ignore[arg-type]  # all UUID, just checked
     out: list[str] = []
     for i, value in enumerate(items):
-        if isinstance(value, str) and _CANONICAL.fullmatch(value):
+        if isinstance(value, str) and CANONICAL.fullmatch(value):
             out.append(value)
         else:
             out.append(str(parse_uuid(value, f"{field}[{i}]")))

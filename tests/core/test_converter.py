@@ -24,13 +24,8 @@ from esper_cmds import (
     TimeType,
     is_terminal,
 )
-from esper_cmds._converter import (
-    DeferredDevices,
-    _uuid_from_text,
-    _uuids_from_texts,
-    structure,
-    unstructure,
-)
+from esper_cmds._converter import DeferredDevices, structure, unstructure
+from esper_cmds._uuids import uuid_from_text, uuids_from_texts
 
 from ._support import DEVICE_A, REQUEST_ID, request_json, status_json
 
@@ -219,9 +214,9 @@ def test_fast_uuid_equals_uuid_constructor(text: str) -> None:
         expected = uuid.UUID(text)
     except ValueError as exc:
         with pytest.raises(ValueError, match=re.escape(str(exc))):
-            _uuid_from_text(text)
+            uuid_from_text(text)
         return
-    got = _uuid_from_text(text)
+    got = uuid_from_text(text)
     assert type(got) is uuid.UUID
     assert got == expected
     assert hash(got) == hash(expected)
@@ -260,10 +255,10 @@ def test_fast_uuid_accepts_and_refuses_what_uuid_does(text: str) -> None:
         expected = uuid.UUID(text)
     except ValueError as exc:
         with pytest.raises(ValueError, match=re.escape(str(exc))):
-            _uuid_from_text(text)
+            uuid_from_text(text)
         return
-    assert _uuid_from_text(text) == expected
-    assert str(_uuid_from_text(text)) == str(expected)
+    assert uuid_from_text(text) == expected
+    assert str(uuid_from_text(text)) == str(expected)
 
 
 def test_request_devices_decode_to_real_uuids() -> None:
@@ -304,9 +299,9 @@ def test_bulk_path_takes_only_canonical_lists() -> None:
     """The bulk decoder answers for canonical lists and declines (None) everything else."""
     ids = [uuid.UUID(int=i * 104729 + 3) for i in range(1000)]
     texts = [str(u) for u in ids]
-    assert _uuids_from_texts(texts) == tuple(ids)
-    assert _uuids_from_texts([t.upper() for t in texts]) == tuple(ids)  # uuid.UUID takes both
-    assert _uuids_from_texts([]) == ()
+    assert uuids_from_texts(texts) == tuple(ids)
+    assert uuids_from_texts([t.upper() for t in texts]) == tuple(ids)  # uuid.UUID takes both
+    assert uuids_from_texts([]) == ()
     declined: list[list[Any]] = [
         [*texts[:3], 7],  # not all strings
         [*texts[:3], texts[3][:35]],  # a short id
@@ -316,7 +311,7 @@ def test_bulk_path_takes_only_canonical_lists() -> None:
         [f"https://x.esper.cloud/api/device/{texts[0][:-2]}/"],  # a resource URL
     ]
     for values in declined:
-        assert _uuids_from_texts(values) is None, values
+        assert uuids_from_texts(values) is None, values
 
 
 @pytest.mark.parametrize("bad", [[7], ["not-a-uuid"], [DEVICE_A, "x" * 36], [DEVICE_A, None]])

@@ -10,14 +10,8 @@ import httpx
 import pytest
 
 from esper_cmds import ValidationError
-from esper_cmds._fanout.plan import (
-    _CANONICAL,
-    Plan,
-    _all_canonical,
-    _texts_of_uuids,
-    build_plan,
-    parse_targets,
-)
+from esper_cmds._fanout.plan import Plan, build_plan, parse_targets
+from esper_cmds._uuids import CANONICAL, all_canonical, texts_of_uuids
 
 ENTERPRISE = uuid.UUID(int=7)
 
@@ -164,7 +158,7 @@ def test_bad_inputs_are_refused_with_the_field(overrides: dict[str, Any], field:
 
 def _one_by_one(values: list[Any]) -> bool:
     """The per-id test the bulk check must agree with."""
-    return all(isinstance(v, str) and _CANONICAL.fullmatch(v) for v in values)
+    return all(isinstance(v, str) and CANONICAL.fullmatch(v) for v in values)
 
 
 @pytest.mark.parametrize(
@@ -188,11 +182,11 @@ def test_bulk_canonical_check_agrees_with_the_per_id_test(mangle: Any) -> None:
     for position in (0, 1, 4):
         values: list[Any] = ids(5)
         values[position] = mangle(values[position])
-        assert _all_canonical(values) == _one_by_one(values)
+        assert all_canonical(values) == _one_by_one(values)
     # A too-short id and a too-long one keep the total length right; still not canonical.
     values = ids(4)
     values[1], values[2] = values[1][:35], values[2] + "0"
-    assert _all_canonical(values) is False
+    assert all_canonical(values) is False
 
 
 def test_targets_parse_the_same_in_bulk_and_one_by_one() -> None:
@@ -232,9 +226,9 @@ def test_uuid_objects_become_the_same_texts_as_str_in_bulk() -> None:
     values = [*edge, *many, uuid.UUID(str(many[7])), many[3], *edge]
     expected = list(dict.fromkeys(str(u) for u in values))
     assert parse_targets(values, "devices") == expected
-    assert _texts_of_uuids(values) == expected
-    assert _texts_of_uuids([]) == []
-    assert all(_CANONICAL.fullmatch(t) for t in expected)
+    assert texts_of_uuids(values) == expected
+    assert texts_of_uuids([]) == []
+    assert all(CANONICAL.fullmatch(t) for t in expected)
 
 
 def test_mixed_ids_take_the_one_by_one_path_with_the_same_result() -> None:
