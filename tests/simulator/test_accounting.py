@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -165,7 +166,8 @@ async def test_latency_counts_from_arrival_with_the_work_inside_it() -> None:
     The simulator's own work is inside the latency, as a real server's is, so concurrent calls
     are not answered later for queueing on the simulator's one CPU.
     """
-    sim = Simulator(devices=2000, groups=0, latency=0.5)
+    latency = 0.4
+    sim = Simulator(devices=2000, groups=0, latency=latency)
     payloads = [body(devices=sim.device_ids[i * 1000 : (i + 1) * 1000]) for i in range(2)]
     answered: list[float] = []
     async with sim.client() as client:
@@ -179,8 +181,10 @@ async def test_latency_counts_from_arrival_with_the_work_inside_it() -> None:
         async with anyio.create_task_group() as tg:
             for payload in payloads:
                 tg.start_soon(post, payload)
-            await anyio.sleep(0.25)
-            # Half-way through the latency: stored already, not answered yet.
-            assert sim.stats.requests_created == 2
-            assert answered == []
-    assert all(0.45 <= t < 0.9 for t in answered), answered
+            with anyio.fail_after(latency / 2):  # both stored well before the latency is up
+                while sim.stats.requests_created < 2:
+                    await anyio.lowlevel.checkpoint()  # let the app run
+            stored_after = anyio.current_time() - started
+            assert answered == []  # and neither answered yet
+    assert stored_after < latency / 2
+    assert all(latency - 0.01 <= t < 2 * latency for t in answered), answered
