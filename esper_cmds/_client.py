@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
 import types
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,7 +18,7 @@ from ._fanout import fan_out, fan_out_iter
 from ._ratelimit import Clock, EventHook, RateLimit, Sleep
 from ._resources import Commands, Devices, Groups
 from ._retry import RetryPolicy
-from ._transport import Transport
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._validation import parse_uuid
 from ._watch import wait, watch
 
@@ -97,6 +98,9 @@ class EsperClient:
         clock: The time source (tests inject a fake one).
         sleep: The async sleep used for backoff and pacing (tests inject one that only
             advances their fake clock).
+        max_response_bytes: The largest response body read (decompressed), 64 MiB by default;
+            a larger one is not read past the limit and fails as `MalformedResponseError` (for
+            a create, `AmbiguousCreateError`).
 
     .. versionadded:: 0.1
     """
@@ -118,11 +122,20 @@ class EsperClient:
         on_event: EventHook | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         environ = os.environ if env is None else env
         key = api_key if api_key is not None else environ.get("ESPER_API_KEY")
-        if not key:
-            raise ValidationError("api_key", "is required (argument or ESPER_API_KEY)", None)
+        _check_api_key(key)
+        assert key is not None  # checked just above
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ValidationError(
+                "max_response_bytes", "must be a positive integer", max_response_bytes
+            )
         eid = enterprise_id if enterprise_id is not None else environ.get("ESPER_ENTERPRISE_ID")
         if eid is None:
             raise ValidationError(
@@ -151,6 +164,7 @@ class EsperClient:
             clock=clock,
             sleep=sleep,
             on_event=on_event,
+            max_response_bytes=max_response_bytes,
         )
         self.commands = Commands(self._transport, self.enterprise_id)
         """Command requests and their statuses."""
@@ -160,7 +174,10 @@ class EsperClient:
         """The device-group listing."""
 
     def __repr__(self) -> str:
-        return f"EsperClient(base_url='{self.base_url}', enterprise_id='{self.enterprise_id}')"
+        # Safe on a half-built client too (a constructor that raised, seen in a traceback).
+        base_url = getattr(self, "base_url", None)
+        enterprise_id = getattr(self, "enterprise_id", None)
+        return f"EsperClient(base_url='{base_url}', enterprise_id='{enterprise_id}')"
 
     async def __aenter__(self) -> EsperClient:
         await self._http.__aenter__()
@@ -177,6 +194,14 @@ class EsperClient:
     async def aclose(self) -> None:
         """Close the connection pool (``async with`` does this for you)."""
         await self._http.aclose()
+
+    def clear_pause(self) -> None:
+        """End the client-wide pause a 429 imposed, so the next call is sent at once.
+
+        A pause lasts what the server's ``Retry-After`` said (at most an hour); call this when you
+        know better, e.g. your quota was reset. Pacing by the rate limit goes on as before.
+        """
+        self._transport.gate.clear_pause()
 
     def with_options(self, *, retry: RetryPolicy) -> EsperClient:
         """This client with another retry policy, for one call or a block of calls.
@@ -202,6 +227,35 @@ class EsperClient:
     wait = _Delegate(wait)
 
 
+_TENANT = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,57}[a-z0-9])?", re.IGNORECASE)
+"""A DNS label once ``-api`` is added: ASCII letters, digits and inner dashes, at most 63."""
+
+
+def _check_api_key(key: object) -> None:
+    """Refuse a key that would fail on the wire, or leak from the error that failure raises.
+
+    h11 refuses a header with a newline and quotes it in its error; a non-ASCII key fails to
+    encode with a `UnicodeEncodeError` whose repr holds it. The key is never part of the error.
+    """
+    if not key:
+        raise ValidationError("api_key", "is required (argument or ESPER_API_KEY)", None)
+    if not isinstance(key, str):
+        raise ValidationError("api_key", f"must be a str, not {type(key).__name__}", None)
+    if key != key.strip():
+        raise ValidationError(
+            "api_key",
+            "must not start or end with whitespace (a key read from a file or secret often ends"
+            " with a newline: strip it)",
+            "<redacted>",
+        )
+    if not all(33 <= ord(c) <= 126 for c in key):
+        raise ValidationError(
+            "api_key",
+            "must be printable ASCII without spaces or control characters",
+            "<redacted>",
+        )
+
+
 def _resolve_base_url(
     tenant: str | None, base_url: str | httpx.URL | None, environ: Mapping[str, str]
 ) -> httpx.URL:
@@ -211,14 +265,38 @@ def _resolve_base_url(
         base_url = environ.get("ESPER_BASE_URL")
         tenant = None if base_url else environ.get("ESPER_TENANT")
     if tenant is not None:
-        if not tenant or not all(c.isalnum() or c == "-" for c in tenant):
-            raise ValidationError("tenant", "must be letters, digits and dashes", tenant)
-        return httpx.URL(f"https://{tenant}-api.esper.cloud/api")
+        if not isinstance(tenant, str) or not _TENANT.fullmatch(tenant):
+            raise ValidationError(
+                "tenant",
+                "must be ASCII letters, digits and inner dashes, at most 59 characters",
+                tenant,
+            )
+        return httpx.URL(f"https://{tenant.lower()}-api.esper.cloud/api")
     if not base_url:
         raise ValidationError(
             "base_url", "is required (tenant, base_url, ESPER_TENANT or ESPER_BASE_URL)", None
         )
-    url = httpx.URL(str(base_url))
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValidationError("base_url", "must be an absolute http(s) URL", str(base_url))
+    text = str(base_url)
+    if not text.isascii():
+        # IDNA would turn look-alike letters into some other (punycode) host, and the key with it.
+        raise ValidationError(
+            "base_url",
+            "must be ASCII (write an internationalised host in its xn-- form)",
+            text,
+        )
+    try:
+        url = httpx.URL(text)
+        host = url.host
+    except Exception as exc:  # httpx.InvalidURL, an IDNA error, ...
+        raise ValidationError("base_url", f"is not a usable URL ({exc})", text) from None
+    if url.userinfo:
+        # httpx would send these as Basic auth in place of the key, and repr would show them.
+        shown = url.copy_with(username=None, password=None)
+        raise ValidationError(
+            "base_url",
+            "must not contain credentials (user:password@); the API key is sent as a Bearer token",
+            str(shown),
+        )
+    if url.scheme not in ("http", "https") or not host:
+        raise ValidationError("base_url", "must be an absolute http(s) URL", text)
     return url.copy_with(path=url.path.rstrip("/") or "/", query=None, fragment=None)

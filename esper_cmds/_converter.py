@@ -1,10 +1,10 @@
 """The one place that knows how the API's JSON maps onto the models.
 
 Strictly private: resources and the transport call `structure` and `unstructure`; models
-never see JSON. Rules: ISO-8601 datetimes (``Z`` accepted, aware datetimes written with their
-offset), UUIDs as strings, ``None`` fields left out of what is sent, unknown keys ignored on the
-way in, and an enum value the library does not know kept as its string instead of failing the
-response. Lists and ``command_args`` sent as ``null`` read as empty, and a UUID field sent as a
+never see JSON. Rules: ISO-8601 datetimes (``Z`` accepted, one without an offset read as UTC,
+aware datetimes written with their offset), UUIDs as strings, ``None`` fields left out of what is
+sent, unknown keys ignored on the way in, and an enum value the library does not know kept as its
+string instead of failing the response. Lists and ``command_args`` sent as ``null`` read as empty, and a UUID field sent as a
 resource URL (the OpenAPI types ``CommandStatus.device`` as one) reads as the URL's trailing id.
 """
 
@@ -80,7 +80,10 @@ def _structure_datetime(value: Any, _: Any) -> dt.datetime:
     if not isinstance(value, str):
         msg = f"expected an ISO-8601 string, got {type(value).__name__}"
         raise TypeError(msg)
-    return dt.datetime.fromisoformat(value)
+    when = dt.datetime.fromisoformat(value)
+    # A time without an offset is the server's, which keeps UTC; naive and aware datetimes
+    # cannot even be compared, so every model holds aware ones.
+    return when if when.utcoffset() is not None else when.replace(tzinfo=dt.UTC)
 
 
 def _unstructure_datetime(value: dt.datetime) -> str:

@@ -2,6 +2,7 @@
 
     EsperError
     ├── ValidationError            bad input, refused before anything is sent
+    ├── ClientClosedError          the client was used after it was closed
     ├── PaginationError            a link cycle, or a link that leaves the API
     ├── TransportError             no usable HTTP response
     │   ├── ConnectionError        could not connect, or the connection broke
@@ -35,6 +36,7 @@ __all__ = [
     "AmbiguousCreateError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConflictError",
     "ConnectionError",
     "EsperError",
@@ -47,8 +49,13 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "ValidationError",
+    "redact",
     "status_error",
 ]
+
+
+_MESSAGE_EXCERPT = 500
+"""Characters of a server's message kept in an exception's text (the whole body is on ``body``)."""
 
 
 class EsperError(Exception):
@@ -69,6 +76,10 @@ class ValidationError(EsperError, ValueError):
         self.rule = rule
         self.value = value
         super().__init__(f"{field}: {rule} (got {value!r})")
+
+
+class ClientClosedError(EsperError, RuntimeError):
+    """The client was used after it was closed (after its ``async with`` block, or `aclose`)."""
 
 
 class PaginationError(EsperError):
@@ -218,24 +229,48 @@ _BY_STATUS: dict[int, builtins.type[APIStatusError]] = {
     429: RateLimitError,
 }
 
+REDACTED = "[redacted]"
+_MAX_REDACT_DEPTH = 64
+
+
+def redact(value: Any, secret: str, *, _depth: int = 0) -> Any:
+    """`value` with every occurrence of `secret` in its text replaced by ``[redacted]``.
+
+    Strings, and strings inside lists, tuples and mappings (keys too), are scrubbed; anything
+    else is returned as it is. Used on everything a server sent back before it becomes part of
+    an exception: a proxy that echoes the Authorization header must not put the key in a log.
+    """
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED) if secret in value else value
+    if _depth >= _MAX_REDACT_DEPTH:
+        return REDACTED if secret in repr(value) else value
+    if isinstance(value, Mapping):
+        return {
+            redact(k, secret, _depth=_depth + 1): redact(v, secret, _depth=_depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(redact(v, secret, _depth=_depth + 1) for v in value)
+    return value
+
 
 def status_error(
-    response: httpx.Response, body: Any, *, retry_after: float | None = None
+    request: httpx.Request, status: int, body: Any, *, retry_after: float | None = None
 ) -> APIStatusError:
     """Build the typed error for an error response whose body is already decoded (or text)."""
     api_message: str | None = None
     errors: list[Any] = []
     if isinstance(body, Mapping):
         raw_message = body.get("message", body.get("detail"))
-        api_message = None if raw_message is None else str(raw_message)
+        api_message = None if raw_message is None else str(raw_message)[:_MESSAGE_EXCERPT]
         raw_errors = body.get("errors")
         if isinstance(raw_errors, list):
             errors = raw_errors
         elif "message" not in body and "detail" not in body:
             errors = [body]  # DRF field errors: {"field": ["msg"]}
-    status = response.status_code
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else APIStatusError)
-    request = response.request
     text = f"{status} from {request.method} {request.url.path}"
     if api_message:
         text += f": {api_message}"

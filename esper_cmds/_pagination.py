@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 import httpx
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncPager"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("esper_cmds")
 
 MAX_PAGE_SIZE = 1000
 """The largest ``limit`` the pager asks for; Esper's listings are DRF pages and may cap lower."""
@@ -104,28 +107,31 @@ class AsyncPager(Generic[T]):
                 meanwhile shift offsets). 0 (the default) reads one page at a time.
         """
         _check_count("prefetch", prefetch)
+        walk = _Walk(self._first_url)
         page = await self.first_page()
-        seen = {str(self._first_url)}
+        walk.visit(self._first_url)
         yield page
-        while (link := page.next) is not None:
+        while (link := page.next) is not None and walk.advance(page):
             batch = self._prefetch_links(link, page.count, prefetch) if prefetch else []
             if batch:
-                pages = await self._get_many(batch, seen)
+                pages = await self._get_many(batch, walk)
                 for fetched in pages:
                     yield fetched
+                    if fetched is not pages[-1] and not walk.advance(fetched):
+                        return
                 page = pages[-1]
                 continue
             url = self._transport.rebase_link(link)
-            _check_cycle(url, seen)
+            walk.visit(url)
             page = await self._get(url)
             yield page
 
     async def walk_back(self, page: Page[T]) -> AsyncGenerator[Page[T], None]:
         """Yield the pages before `page`, nearest first, following ``previous`` until it is null."""
-        seen: set[str] = set()
+        walk = _Walk(self._first_url)
         while page.previous is not None:
             url = self._transport.rebase_link(page.previous)
-            _check_cycle(url, seen)
+            walk.visit(url)
             page = await self._get(url)
             yield page
 
@@ -163,9 +169,9 @@ class AsyncPager(Generic[T]):
             links.append(url.copy_set_param("offset", str(start)))
         return links
 
-    async def _get_many(self, urls: list[httpx.URL], seen: set[str]) -> list[Page[T]]:
+    async def _get_many(self, urls: list[httpx.URL], walk: _Walk) -> list[Page[T]]:
         for url in urls:
-            _check_cycle(url, seen)
+            walk.visit(url)
         results: list[Page[T] | None] = [None] * len(urls)
         failures: list[Exception] = []
 
@@ -195,9 +201,55 @@ def _check_count(field: str, value: object) -> None:
         raise ValidationError(field, "must be an integer, 0 or more", value)
 
 
-def _check_cycle(url: httpx.URL, seen: set[str]) -> None:
-    key = str(url)
-    if key in seen:
-        msg = f"pagination link cycle: {url.path}?{url.query.decode()} was already visited"
-        raise PaginationError(msg)
-    seen.add(key)
+MAX_EMPTY_PAGES = 5
+"""Empty pages in a row, each linking to another, after which a listing is refused."""
+
+_PAGING_PARAMS = frozenset({"limit", "offset", "cursor", "page", "page_size"})
+
+
+class _Walk:
+    """Strictly private: what one walk along a listing's links has seen, to stop it safely.
+
+    - A link is a cycle if it names a page already visited. Pages are told apart by their path
+      and by the query parameters that define the listing (the first URL's filters and the
+      paging parameters), sorted: an extra parameter that changes on every link (a timestamp, a
+      nonce) does not make an old page new.
+    - An empty page whose ``next`` link points on, once the listing has yielded as many items as
+      its own ``count``, ends the walk: the server is linking past its end. More than
+      `MAX_EMPTY_PAGES` empty pages in a row raise `PaginationError` whatever the count says.
+    """
+
+    def __init__(self, first_url: httpx.URL) -> None:
+        self._names = _PAGING_PARAMS | set(first_url.params.keys())
+        self._seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        self._received = 0
+        self._empty_run = 0
+
+    def visit(self, url: httpx.URL) -> None:
+        """Record a page about to be fetched; raise `PaginationError` if it was seen before."""
+        params = tuple(sorted((k, v) for k, v in url.params.multi_items() if k in self._names))
+        key = (url.path, params)
+        if key in self._seen:
+            msg = f"pagination link cycle: {url.path}?{url.query.decode()} was already visited"
+            raise PaginationError(msg)
+        self._seen.add(key)
+
+    def advance(self, page: Page[Any]) -> bool:
+        """Count `page`'s items; whether its ``next`` link is worth following."""
+        self._received += len(page.results)
+        if page.results:
+            self._empty_run = 0
+            return True
+        self._empty_run += 1
+        if self._received >= page.count:
+            logger.warning(
+                "a listing linked past its end (%d items yielded, count %d); stopped",
+                self._received, page.count,
+            )  # fmt: skip
+            return False
+        if self._empty_run > MAX_EMPTY_PAGES:
+            raise PaginationError(
+                f"{self._empty_run} empty pages in a row, each linking to another, with"
+                f" {self._received} of {page.count} items yielded: refusing to follow further"
+            )
+        return True

@@ -21,6 +21,7 @@ import attrs
 from ._retry import GiveUpEvent, RetryEvent
 
 __all__ = [
+    "MAX_PAUSE",
     "ClientGate",
     "ClientPaused",
     "Clock",
@@ -34,6 +35,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger("esper_cmds")
+
+MAX_PAUSE = 3600.0
+"""The longest client-wide pause one 429 can impose, in seconds. A server may ask for far more
+(``Retry-After: 1e308``, or a date in the year 9999); honoured as said, that would stop the client
+for good. The call that heard it still raises `RateLimitError` with the server's full figure."""
 
 Sleep = Callable[[float], Awaitable[None]]
 """An async sleep such as `anyio.sleep`; tests inject one that only advances a fake clock."""
@@ -222,10 +228,18 @@ class ClientGate:
                     return
                 await self._sleep(wait)
 
+    def clear_pause(self) -> None:
+        """End the client-wide pause now (the token bucket and its pace are left as they are)."""
+        self._paused_until = min(self._paused_until, self._clock.monotonic())
+
     def throttled(self, *, sent_at: float, wait: float, retry_after: float | None) -> None:
-        """Record a 429 for a request sent at `sent_at` (monotonic): pause all, maybe slow down."""
+        """Record a 429 for a request sent at `sent_at` (monotonic): pause all, maybe slow down.
+
+        The pause is `wait` seconds, capped at `MAX_PAUSE`.
+        """
         now = self._clock.monotonic()
         self._last_throttle = now
+        wait = min(wait, MAX_PAUSE) if wait == wait else MAX_PAUSE  # NaN: the longest
         if now + wait > self._paused_until:
             self._paused_until = now + wait
             logger.warning("429: pausing every request of this client for %.2f s", wait)

@@ -16,6 +16,7 @@ pool_timeout               R      R       the request never left this process
 write_timeout              R      A       part of the body may have arrived (TLS, proxies)
 read_timeout               R      A       the server may be storing it right now
 dropped                    R      A       the connection broke after the request was sent
+local_error                -      -       httpx could not put it on the wire: nothing was sent
 status_408                 R      R       the server says it gave up waiting for the request
 status_429                 R      R       the rate limiter refused it before it was processed
 status_500                 R      A       the handler may have failed after storing
@@ -73,6 +74,9 @@ class Failure(enum.StrEnum):
     READ_TIMEOUT = "read_timeout"
     DROPPED = "dropped"
     """Any other transport failure: a protocol error, a read or write error, a reset."""
+    LOCAL_ERROR = "local_error"
+    """The request could not be put on the wire (httpx or h11 refused it, e.g. a header with a
+    newline): nothing reached the server, and sending it again would fail the same way."""
     STATUS_408 = "status_408"
     STATUS_429 = "status_429"
     STATUS_500 = "status_500"
@@ -107,6 +111,7 @@ _R, _X, _A = Action.RETRY, Action.RAISE, Action.AMBIGUOUS
 
 DEFAULT_READ_RULES: Mapping[Failure, Action] = {
     **dict.fromkeys(Failure, _R),
+    Failure.LOCAL_ERROR: _X,
     Failure.OTHER_5XX: _X,
     Failure.CLIENT_ERROR: _X,
     Failure.MALFORMED: _X,
@@ -121,6 +126,7 @@ DEFAULT_CREATE_RULES: Mapping[Failure, Action] = {
     Failure.STATUS_408: _R,
     Failure.STATUS_429: _R,
     Failure.STATUS_503_RETRY_AFTER: _R,
+    Failure.LOCAL_ERROR: _X,
     Failure.CLIENT_ERROR: _X,
 }
 """Creates retry only what provably was not processed; anything else that may have been is
@@ -155,7 +161,11 @@ class RetryPolicy:
         max_attempts: Attempts per call, the first included (3: reads are retried twice).
         base_delay: The first backoff's upper bound, in seconds.
         max_delay: The upper bound of any backoff, in seconds.
-        budget: Seconds from the first send after which no further attempt starts.
+        budget: The wall-clock limit of a call, in seconds from its first send: no attempt
+            starts after it, and an attempt still running when it passes (a server dripping its
+            answer a byte at a time, say) is cut off with `TimeoutError` (for a create,
+            `AmbiguousCreateError`). Time spent queueing for the client's own rate limit before
+            the first send is not counted.
         max_retry_after: The longest server-requested wait honoured; a longer Retry-After raises
             `RateLimitError` with ``retry_after`` set instead of retrying early.
         read_rules: The table for GET/HEAD/OPTIONS, merged over `DEFAULT_READ_RULES`.
@@ -167,7 +177,7 @@ class RetryPolicy:
     max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
     base_delay: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     max_delay: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
-    budget: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+    budget: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     max_retry_after: float = attrs.field(default=120.0, validator=attrs.validators.ge(0))
     read_rules: Mapping[Failure, Action] = attrs.field(factory=dict, converter=_read_rules)
     create_rules: Mapping[Failure, Action] = attrs.field(factory=dict, converter=_create_rules)
@@ -211,6 +221,8 @@ def full_jitter(retry_number: int, *, base: float, cap: float, random: float) ->
 def classify_exception(exc: httpx.TransportError) -> Failure:
     """The failure class of an httpx transport error."""
     # Order matters: ConnectTimeout and PoolTimeout are TimeoutExceptions too.
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return Failure.LOCAL_ERROR
     if isinstance(exc, httpx.ConnectTimeout):
         return Failure.CONNECT_TIMEOUT
     if isinstance(exc, httpx.PoolTimeout):

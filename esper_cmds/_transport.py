@@ -17,17 +17,22 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
+import attrs
 import httpx
 
 from ._converter import structure
 from ._errors import (
     AmbiguousCreateError,
+    ClientClosedError,
     ConnectionError,
     EsperError,
     MalformedResponseError,
     PaginationError,
     RateLimitError,
     TimeoutError,
+    TransportError,
+    ValidationError,
+    redact,
     status_error,
 )
 from ._ratelimit import (
@@ -52,11 +57,13 @@ from ._retry import (
     parse_retry_after,
 )
 
-__all__ = ["Transport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Transport"]
 
 T = TypeVar("T")
 
 _BODY_EXCERPT = 2000
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""The largest body a response may have: a page of 1000 devices is a few MB."""
 _DEFAULT_CONCURRENCY = 100  # httpx's default pool size; EsperClient sizes it to its own pool
 
 logger = logging.getLogger("esper_cmds")
@@ -78,10 +85,13 @@ class Transport:
         sleep: Sleep | None = None,
         random: Callable[[], float] | None = None,
         on_event: EventHook | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._http = http
         self._base_url = base_url
+        self._api_key = api_key
         self._auth = f"Bearer {api_key}"
+        self._max_response_bytes = max_response_bytes
         self._retry = RetryPolicy() if retry is None else retry
         self._clock: Clock = SystemClock() if clock is None else clock
         self._sleep: Sleep = anyio.sleep if sleep is None else sleep
@@ -127,18 +137,33 @@ class Transport:
         """Move a ``next``/``previous`` link onto the configured base URL.
 
         DRF builds links from the host it saw (``http://internal-host/...`` behind a proxy), so the
-        scheme and host of a link are never trusted: only its path and query are kept, and the path
-        must stay under the API's base path, or the Authorization header could go somewhere else.
+        scheme and host of a link are never trusted: only its path and query are kept, as the
+        server encoded them, and the decoded path must stay under the API's base path, with no
+        dot segments, backslashes or control characters, or the Authorization header could go
+        somewhere else. Anything unusable raises `PaginationError`.
         """
+        root = self._base_url.path.rstrip("/") + "/"
         try:
             parsed = httpx.URL(link)
-        except httpx.InvalidURL as exc:
-            raise PaginationError(f"unusable page link {link!r}: {exc}") from None
-        root = self._base_url.path.rstrip("/") + "/"
-        if not parsed.path.startswith(root) or "/../" in parsed.path + "/":
-            msg = f"page link {link!r} leaves the API base path {root!r}; refusing to follow it"
+            path = parsed.path
+            raw_path = parsed.raw_path
+        except Exception as exc:  # httpx.InvalidURL, an IDNA error in the (ignored) host, ...
+            raise PaginationError(f"unusable page link {link[:200]!r}: {exc}") from None
+        segments = path.split("/")
+        unsafe = (
+            not path.startswith(root)
+            or "." in segments
+            or ".." in segments
+            or "\\" in path
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path)
+        )
+        if unsafe:
+            msg = f"page link {link[:200]!r} leaves the API base path {root!r}; refusing it"
             raise PaginationError(msg)
-        return self._base_url.copy_with(path=parsed.path, query=parsed.query or None)
+        try:
+            return self._base_url.copy_with(raw_path=raw_path)
+        except Exception as exc:
+            raise PaginationError(f"unusable page link {link[:200]!r}: {exc}") from None
 
     async def request(
         self,
@@ -152,6 +177,10 @@ class Transport:
         retry: RetryPolicy | None = None,
     ) -> T:
         """Send one request under the retry policy and decode its JSON into `cast_to`.
+
+        This is the library's one boundary with httpx, json, the converter and the OS: whatever
+        goes wrong below it leaves as a typed `EsperError` (cancellation always propagates), with
+        the API key scrubbed from every text a server or httpx put in it.
 
         Args:
             method: The HTTP method; GET/HEAD/OPTIONS use the policy's read rules, others its
@@ -170,18 +199,12 @@ class Transport:
             EsperError: The typed error of the last attempt otherwise.
         """
         policy = self._retry if retry is None else retry
-        if encoded_json is None:
-            request = self._http.build_request(
-                method, url, params=params, json=json, headers={"Authorization": self._auth}
+        if self._http.is_closed:
+            raise ClientClosedError(
+                "the client has been closed: create it (and use it in `async with`) inside the"
+                " event loop that runs your calls"
             )
-        else:
-            request = self._http.build_request(
-                method,
-                url,
-                params=params,
-                content=encoded_json,
-                headers={"Authorization": self._auth, "Content-Type": "application/json"},
-            )
+        request = self._build(method, url, params=params, json=json, encoded_json=encoded_json)
         method = request.method
         path = request.url.path
         started_at = self._clock.utcnow()
@@ -189,42 +212,32 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            sent_at, outcome = await self._attempt(request, policy)
+            # The budget is a hard limit from the first send: an attempt that would outlive it
+            # (a body dripped a byte at a time resets httpx's read timeout forever) is cut off.
+            elapsed = 0.0 if first_sent is None else self._clock.monotonic() - first_sent
+            sent_at, outcome = await self._attempt(request, policy, policy.budget - elapsed)
             if first_sent is None:
                 first_sent = sent_at
-            retry_after: float | None = None
-            error: EsperError
-            if isinstance(outcome, httpx.TransportError):
-                failure = classify_exception(outcome)
-                error = self._transport_error(request, outcome)
-            elif outcome.status_code < 400:
+            if isinstance(outcome, _Answer) and outcome.status < 400:
                 try:
-                    return self._decode(outcome, cast_to)
+                    return self._decode(request, outcome, cast_to)
                 except MalformedResponseError as exc:
-                    failure, error = Failure.MALFORMED, exc
-            else:
-                if outcome.status_code in (429, 503):
-                    retry_after = parse_retry_after(
-                        outcome.headers.get("Retry-After"), now=self._clock.utcnow()
-                    )
-                failure = classify_status(
-                    outcome.status_code, has_retry_after=retry_after is not None
-                )
-                error = self._error_for(outcome, retry_after)
+                    outcome = _Failed(Failure.MALFORMED, exc)
+            verdict = outcome if isinstance(outcome, _Failed) else self._judge(request, outcome)
+            failure, error, retry_after = verdict.failure, verdict.error, verdict.retry_after
             if failure is Failure.STATUS_429:
-                # Heard once for the whole client, whatever this call's own table says.
-                pause = policy.backoff(attempt, 1.0) if retry_after is None else retry_after
+                # Heard once for the whole client, whatever this call's own table says; never
+                # shorter than a backoff, so ``Retry-After: 0`` cannot start a storm.
+                pause = max(retry_after or 0.0, policy.backoff(attempt, 1.0))
                 self._gate.throttled(sent_at=sent_at, wait=pause, retry_after=retry_after)
             action = policy.action(method, failure)
             if action is Action.RETRY:
-                if retry_after is not None:
-                    delay = retry_after
-                else:
-                    delay = policy.backoff(attempt, self._random())
+                # Retry-After is a floor, not a replacement for backoff: 0 means "soon", not "now".
+                delay = max(retry_after or 0.0, policy.backoff(attempt, self._random()))
                 within_limits = (
                     (retry_after is None or retry_after <= policy.max_retry_after)
                     and attempt < policy.max_attempts
-                    and self._clock.monotonic() - first_sent + delay <= policy.budget
+                    and self._clock.monotonic() - first_sent + delay < policy.budget
                 )
                 if within_limits:
                     logger.info(
@@ -236,8 +249,7 @@ class Transport:
                             method=method, path=path, attempt=attempt, failure=failure, delay=delay
                         )
                     )
-                    if failure is not Failure.STATUS_429:  # the gate already holds a 429 back
-                        await self._sleep(delay)
+                    await self._sleep(delay)
                     continue
             self.emit(
                 GiveUpEvent(
@@ -258,11 +270,54 @@ class Transport:
             logger.debug("giving up on %s %s after %s", method, path, failure.value)
             raise error
 
+    def _build(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        params: Mapping[str, str] | None,
+        json: Any,
+        encoded_json: bytes | None,
+    ) -> httpx.Request:
+        headers = {"Authorization": self._auth}
+        try:
+            if encoded_json is None:
+                return self._http.build_request(
+                    method, url, params=params, json=json, headers=headers
+                )
+            headers["Content-Type"] = "application/json"
+            return self._http.build_request(
+                method, url, params=params, content=encoded_json, headers=headers
+            )
+        except Exception as exc:  # a body json cannot encode, a query httpx refuses
+            why = self._scrub(f"{type(exc).__name__}: {exc}")
+            raise ValidationError("request", f"cannot be encoded ({why})", None) from None
+
+    def _judge(self, request: httpx.Request, answer: _Answer) -> _Failed:
+        """The failure class and typed error of an error status."""
+        retry_after: float | None = None
+        if answer.status in (429, 503):
+            retry_after = parse_retry_after(
+                answer.headers.get("Retry-After"), now=self._clock.utcnow()
+            )
+        failure = classify_status(answer.status, has_retry_after=retry_after is not None)
+        body: Any
+        try:
+            body = jsonlib.loads(answer.body)
+        except Exception:  # not JSON, or JSON too deep to decode: keep an excerpt of the text
+            body = answer.body[:_BODY_EXCERPT].decode("utf-8", "replace")
+        body = self._scrub(body)
+        return _Failed(
+            failure,
+            status_error(request, answer.status, body, retry_after=retry_after),
+            retry_after,
+        )
+
     async def _attempt(
-        self, request: httpx.Request, policy: RetryPolicy
-    ) -> tuple[float, httpx.Response | httpx.TransportError]:
-        """Send once inside a concurrency slot, after the client-wide gate; never raises httpx's
-        errors (it returns them) so the caller classifies every outcome in one place."""
+        self, request: httpx.Request, policy: RetryPolicy, time_left: float
+    ) -> tuple[float, _Answer | _Failed]:
+        """Send once inside a concurrency slot, after the client-wide gate, and read the whole
+        body within `time_left` seconds; every failure is returned, classified, not raised."""
         async with self._gate.slot():
             try:
                 await self._gate.wait_turn(max_pause=policy.max_retry_after)
@@ -276,23 +331,82 @@ class Transport:
                     retry_after=paused.seconds,
                 ) from None
             sent_at = self._clock.monotonic()
-            try:
-                # send() reads the whole body and returns the connection to the pool before the
-                # slot is released, so in-flight requests never outnumber the slots.
-                return sent_at, await self._http.send(request)
-            except httpx.TransportError as exc:
-                return sent_at, exc
+            outcome: _Answer | _Failed | None = None
+            # The body is read before the slot is released, so in-flight requests never
+            # outnumber the slots (and the connection is back in the pool when it is).
+            with anyio.move_on_after(max(time_left, 0.0)):
+                outcome = await self._exchange(request)
+            if outcome is None:
+                method, path = request.method, request.url.path
+                error = TimeoutError(
+                    f"{method} {path} ran past the call's budget of {policy.budget:g} s",
+                    method=method,
+                    url=str(request.url),
+                )
+                outcome = _Failed(Failure.READ_TIMEOUT, error)
+            return sent_at, outcome
 
-    def _transport_error(self, request: httpx.Request, exc: httpx.TransportError) -> EsperError:
+    async def _exchange(self, request: httpx.Request) -> _Answer | _Failed:
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            return _Failed(classify_exception(exc), self._transport_error(request, exc))
+        except Exception as exc:  # anything else a transport (or an in-process app) raised
+            return _Failed(Failure.DROPPED, self._transport_error(request, exc))
+        try:
+            body = await self._read_body(response)
+        except httpx.TransportError as exc:
+            return _Failed(classify_exception(exc), self._transport_error(request, exc))
+        except Exception as exc:  # a corrupt gzip body, a body past the size limit, ...
+            why = self._scrub(f"{type(exc).__name__}: {exc}")
+            if response.status_code < 400:
+                return _Failed(
+                    Failure.MALFORMED,
+                    self._malformed(request, response.status_code, b"", f"unreadable body ({why})"),
+                )
+            return _Answer(response.status_code, response.headers, f"<{why}>".encode())
+        finally:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+        return _Answer(response.status_code, response.headers, body)
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        limit = self._max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ResponseTooLarge(f"Content-Length {declared} exceeds the limit of {limit} bytes")
+        parts: list[bytes] = []
+        size = 0
+        async for part in response.aiter_bytes():  # decompressed: the limit bounds what we hold
+            size += len(part)
+            if size > limit:
+                raise ResponseTooLarge(f"the body exceeds the limit of {limit} bytes")
+            parts.append(part)
+        return b"".join(parts)
+
+    def _transport_error(self, request: httpx.Request, exc: Exception) -> EsperError:
         method, path, url = request.method, request.url.path, str(request.url)
         error: EsperError
         if isinstance(exc, httpx.TimeoutException):
             error = TimeoutError(f"{type(exc).__name__} on {method} {path}", method=method, url=url)
-        else:
-            error = ConnectionError(
-                f"{type(exc).__name__} on {method} {path}: {exc}", method=method, url=url
+        elif (
+            isinstance(exc, httpx.TransportError) and classify_exception(exc) is Failure.LOCAL_ERROR
+        ):
+            detail = self._scrub(str(exc))
+            error = TransportError(
+                f"{method} {path} could not be sent ({type(exc).__name__}: {detail})",
+                method=method,
+                url=url,
             )
-        error.__cause__ = exc  # raised later, outside the except block that caught it
+        else:
+            detail = self._scrub(str(exc))
+            error = ConnectionError(
+                f"{type(exc).__name__} on {method} {path}: {detail}", method=method, url=url
+            )
+        # Raised later, outside the except block that caught it; a cause whose text holds the
+        # key (h11 quotes a header it refuses) is left off, or a traceback would print it.
+        if not self._leaks(exc):
+            error.__cause__ = exc
         return error
 
     def emit(self, event: TransportEvent) -> None:
@@ -304,33 +418,74 @@ class Transport:
         except Exception:  # a broken metrics hook must not break the request it describes
             logger.exception("the on_event hook raised; ignoring it")
 
-    def _error_for(self, response: httpx.Response, retry_after: float | None) -> EsperError:
-        body: Any
+    def _decode(self, request: httpx.Request, answer: _Answer, cast_to: type[T]) -> T:
         try:
-            body = response.json()
-        except ValueError:
-            body = response.text[:_BODY_EXCERPT]
-        return status_error(response, body, retry_after=retry_after)
-
-    def _decode(self, response: httpx.Response, cast_to: type[T]) -> T:
-        try:
-            data = jsonlib.loads(response.content)
+            data = jsonlib.loads(answer.body)
+        except RecursionError:
+            raise self._malformed(
+                request, answer.status, answer.body, "JSON nested too deeply"
+            ) from None
         except ValueError as exc:
-            raise self._malformed(response, f"body is not JSON ({exc})") from None
+            raise self._malformed(
+                request, answer.status, answer.body, f"not JSON ({exc})"
+            ) from None
         try:
             return structure(data, cast_to)
         except Exception as exc:  # cattrs raises many types for a wrong shape
             name = getattr(cast_to, "__name__", str(cast_to))
+            why = self._scrub(f"{type(exc).__name__}: {exc}")
             raise self._malformed(
-                response, f"body does not fit {name} ({type(exc).__name__}: {exc})"
-            ) from exc
+                request, answer.status, answer.body, f"body does not fit {name} ({why})"
+            ) from (None if self._leaks(exc) else exc)
 
-    def _malformed(self, response: httpx.Response, why: str) -> MalformedResponseError:
-        request = response.request
+    def _malformed(
+        self, request: httpx.Request, status: int, body: bytes, why: str
+    ) -> MalformedResponseError:
         return MalformedResponseError(
             f"malformed response to {request.method} {request.url.path}: {why}",
             method=request.method,
             url=str(request.url),
-            status_code=response.status_code,
-            body=response.text[:_BODY_EXCERPT],
+            status_code=status,
+            body=self._scrub(body[:_BODY_EXCERPT].decode("utf-8", "replace")),
         )
+
+    def _scrub(self, value: Any) -> Any:
+        """`value` with the API key scrubbed from its text (see `redact`)."""
+        return redact(value, self._api_key)
+
+    def _leaks(self, exc: BaseException) -> bool:
+        """Whether the key appears anywhere in `exc`'s text or in its chain's."""
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            try:
+                text = f"{current!s} {current!r} {current.args!r}"
+            except Exception:  # a broken __str__: cannot vouch for it
+                return True
+            if self._api_key in text:
+                return True
+            current = current.__cause__ or current.__context__
+        return False
+
+
+class ResponseTooLarge(Exception):
+    """Strictly private: a body past the client's ``max_response_bytes``."""
+
+
+@attrs.frozen
+class _Answer:
+    """A response read whole: its status, headers and (decompressed) body."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+@attrs.frozen
+class _Failed:
+    """An attempt that failed: its class in the retry table and the typed error to raise."""
+
+    failure: Failure
+    error: EsperError
+    retry_after: float | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +32,8 @@ __all__ = [
     "MAX_DEVICES_PER_REQUEST",
     "MAX_GROUPS_PER_REQUEST",
     "build_create_payload",
+    "check_id_list",
+    "check_json",
     "parse_command",
     "parse_enum",
     "parse_uuid",
@@ -61,9 +64,63 @@ def parse_uuids(values: Iterable[object] | None, field: str) -> list[uuid.UUID]:
     """Parse each id, refusing a bare string (it would be iterated character by character)."""
     if values is None:
         return []
+    check_id_list(values, field)
+    return [parse_uuid(v, f"{field}[{i}]") for i, v in enumerate(values)]
+
+
+def check_id_list(values: object, field: str) -> None:
+    """Refuse what is not a list of ids: one id alone, a number, a mapping."""
     if isinstance(values, str | bytes | uuid.UUID):
         raise ValidationError(field, "must be a list of UUIDs, not a single value", values)
-    return [parse_uuid(v, f"{field}[{i}]") for i, v in enumerate(values)]
+    if isinstance(values, Mapping) or not isinstance(values, Iterable):
+        raise ValidationError(field, "must be a list of UUIDs", values)
+
+
+_MAX_JSON_DEPTH = 32
+
+
+def check_json(field: str, value: object, *, _depth: int = 0) -> None:
+    """Refuse a value that is not plain JSON, naming where in it the fault is.
+
+    Plain JSON is None, bool, int, a finite float, a str that is valid Unicode (no lone
+    surrogates), and lists and string-keyed mappings of those, at most 32 levels deep (which
+    also refuses a structure that contains itself). Anything else would fail to encode after
+    validation, or be sent as something the caller did not mean (NaN is not JSON).
+    """
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(
+                field, "must be a finite number (JSON has no NaN or infinity)", value
+            )
+        return
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                field, "must be valid Unicode text (it holds a lone surrogate)", value
+            ) from None
+        return
+    if _depth >= _MAX_JSON_DEPTH:
+        raise ValidationError(field, f"is nested more than {_MAX_JSON_DEPTH} levels deep", None)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(field, "keys must be strings", key)
+            check_json(f"{field} key", key)  # the key must be valid text as well
+            check_json(f"{field}.{key}", item, _depth=_depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_json(f"{field}[{index}]", item, _depth=_depth + 1)
+        return
+    raise ValidationError(
+        field,
+        f"must be JSON data (str, number, bool, list, mapping), not {type(value).__name__}",
+        value,
+    )
 
 
 def parse_enum(value: object, enum_type: type[_E], field: str) -> _E:
@@ -370,6 +427,7 @@ def build_create_payload(
     parsed_device_type = parse_enum(device_type, DeviceType, "device_type")
     parsed_schedule = parse_enum(schedule, Schedule, "schedule")
     args = _args_dict(command_args)
+    check_json("command_args", args)
     validate_command_args(parsed_command, args)
     payload: dict[str, Any] = {
         "command_type": kind.value,
@@ -391,5 +449,6 @@ def build_create_payload(
                     f"schedule_args.{name}", "is required by a scheduled NOTIFY_DEVICE", None
                 )
     if sched is not None:
+        check_json("schedule_args", sched)
         payload["schedule_args"] = sched
     return payload

@@ -5,6 +5,7 @@ Strictly private; the names are re-exported from ``esper_cmds``.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -17,7 +18,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._errors import ValidationError
 from ..models import Command, CommandArgs, CommandType, DeviceType, Schedule, ScheduleArgs
 from .journal import Journal
-from .outcome import ChunkOutcome, FanOutResult
+from .outcome import ChunkOutcome, FanOutResult, Resumed
 from .plan import Plan, build_plan, parse_targets
 from .reconcile import Fence, take_fence
 from .runner import ChunkRetry, Job, ProgressCallback, Runner
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["FanOutStream", "fan_out", "fan_out_iter"]
 
 JournalPath = str | os.PathLike[str]
+
+logger = logging.getLogger("esper_cmds")
 
 
 async def fan_out(
@@ -185,10 +188,20 @@ async def fan_out_iter(
         chunk_size=chunk_size,
         concurrency=concurrency,
     )
-    fence = await take_fence(client.commands)
-    opened = None if journal is None else await Journal.open(journal, plan, fence)
-    if opened is not None:
-        fence = opened.fence  # the first run's: its requests must not look like others'
+    # The journal is locked before anything is read from the server, so a second run on the
+    # same file is refused before it costs a call; a new journal records the fence first.
+    opened = None if journal is None else await Journal.open(journal, plan)
+    try:
+        if opened is not None and opened.fence is not None:
+            fence = opened.fence  # the first run's: its requests must not look like others'
+        else:
+            fence = await take_fence(client.commands)
+            if opened is not None:
+                await opened.begin(fence)
+    except BaseException:
+        if opened is not None:
+            await opened.aclose()
+        raise
     jobs: list[Job] = []
     for chunk in plan.chunks:
         state = None if opened is None else opened.states.get(chunk.index)
@@ -272,6 +285,12 @@ class _Settings:
 
     def _result(self, outcomes: Mapping[int, ChunkOutcome]) -> FanOutResult:
         ordered = tuple(outcomes[c.index] for c in self.plan.chunks)
+        if ordered and all(isinstance(o, Resumed) for o in ordered):
+            logger.warning(
+                "nothing was sent: journal %s says every chunk (%d) was created by an earlier"
+                " run; use one journal per intended run",
+                self.journal_path, len(ordered),
+            )  # fmt: skip
         return FanOutResult(self.plan, ordered, retry=self.retry_failed)
 
     async def retry_failed(self, previous: FanOutResult) -> FanOutResult:
@@ -279,9 +298,7 @@ class _Settings:
             Job(f.chunk, in_doubt_since=f.in_doubt_since, error=f.error) for f in previous.failed
         ]
         journal = (
-            None
-            if self.journal_path is None
-            else await Journal.open(self.journal_path, self.plan, self.fence)
+            None if self.journal_path is None else await Journal.open(self.journal_path, self.plan)
         )
         try:
             fresh = await self.runner(journal, None).run(jobs)

@@ -1,6 +1,6 @@
 """The fan-out journal: an append-only JSON-lines file that makes a crashed run resumable.
 
-Strictly private. Records, one per line, each flushed and fsync'd before the fan-out goes on:
+Strictly private. Records, one per line, each written whole and fsync'd before the fan-out goes on:
 
 - ``{"type": "header", "fingerprint": ..., "fence": ...}`` first, describing the plan and the
   newest request that existed before the first run (see `reconcile`);
@@ -9,14 +9,31 @@ Strictly private. Records, one per line, each flushed and fsync'd before the fan
   server's request is known (created, or found by reconciliation).
 
 A re-run skips chunks with a "created" record and reconciles chunks whose last record is
-"started". A line cut short by a crash (only ever the last one) is ignored.
+"started". A line cut short by a crash (only ever the last one) is dropped.
+
+What makes it safe:
+
+- **One writer.** The file is locked (``flock``, exclusive) for as long as a run has it open; a
+  second run, in this process or another, gets `JournalError` naming the holder instead of
+  sending every chunk again. Locks are only as good as the filesystem's: keep journals on a local
+  disk, not on NFS or SMB.
+- **Whole records.** A record is written until every byte is down (a short write is continued);
+  if the disk refuses part of it, the file is cut back to the last whole record and the run stops
+  *before* the create the record announced is sent.
+- **Only journals.** A path that is not a regular file (a device, a FIFO, a directory) is refused,
+  and so is a file whose first line is not this fan-out's header: nothing is ever appended to
+  someone else's file. A header cut short by a crash during the very first write (no create can
+  have been sent yet) is recognised as this plan's and started afresh.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
+import stat
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -30,13 +47,21 @@ from ..models import CommandRequest
 from .plan import Chunk, Plan
 from .reconcile import Fence
 
+if sys.platform != "win32":
+    import fcntl
+
 __all__ = ["ChunkState", "Journal", "JournalError", "JournalMismatchError"]
 
 _VERSION = 1
+_FIRST_LINE_LIMIT = 64 * 1024
+"""Bytes read to check a file's first line before anything else is read (a header is ~300)."""
 
 
 class JournalError(EsperError):
-    """The journal file cannot be read or written; the fan-out stops rather than go on blind."""
+    """The journal cannot be used: it is in use by another run, unreadable or unwritable.
+
+    The fan-out stops rather than go on blind.
+    """
 
 
 class JournalMismatchError(JournalError, ValueError):
@@ -58,55 +83,81 @@ class ChunkState:
 
 @define
 class Journal:
-    """An open journal for one plan. Use `Journal.open`; close with `aclose`."""
+    """An open, locked journal for one plan. Use `Journal.open`; close with `aclose`."""
 
     path: Path
+    plan: Plan
     states: dict[int, ChunkState]
-    fence: Fence
-    """The fence of the journal's first run: reconciliation looks back to it."""
+    fence: Fence | None
+    """The fence of the journal's first run (reconciliation looks back to it); None until
+    `begin` writes the header of a new journal."""
     _fd: int
+    _size: int
+    """The file's length after the last whole record: where to cut back to after a failure."""
     _lock: anyio.Lock
+    _broken: str | None = None
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str], plan: Plan, fence: Fence) -> Journal:
-        """Open (or create) the journal at `path` for `plan`; a new one records `fence`.
+    async def open(
+        cls, path: str | os.PathLike[str], plan: Plan, fence: Fence | None = None
+    ) -> Journal:
+        """Open (or create) the journal at `path` for `plan`, and lock it.
+
+        A new (or empty) journal has no `fence` yet: it records `fence` if one is given, and
+        otherwise `begin` must be called before the first create.
 
         Raises:
             JournalMismatchError: The file is a journal of another fan-out, or not a journal.
-            JournalError: The file cannot be read or written.
+            JournalError: The file is in use by another run, or cannot be read or written.
         """
-        return await anyio.to_thread.run_sync(cls._open_sync, Path(path), plan, fence)
+        journal = await anyio.to_thread.run_sync(cls._open_sync, Path(path), plan)
+        if journal.fence is None and fence is not None:
+            try:
+                await journal.begin(fence)
+            except BaseException:
+                await journal.aclose()
+                raise
+        return journal
 
     @classmethod
-    def _open_sync(cls, path: Path, plan: Plan, fence: Fence) -> Journal:
+    def _open_sync(cls, path: Path, plan: Plan) -> Journal:
+        fd = _open_regular(path)
         try:
-            data = path.read_bytes() if path.exists() else b""
-        except OSError as exc:
-            raise JournalError(f"cannot read journal {path}: {exc}") from exc
-        records = _parse(path, data.splitlines())
-        try:
+            _lock(fd, path)
+            data = _read_journal(fd, path, plan)
+            records = _parse(path, data.splitlines())
+            size = len(data)
             if records and not data.endswith(b"\n"):
                 # Drop the torn tail, or the next record would be glued onto it.
-                os.truncate(path, data.rfind(b"\n") + 1)
-        except OSError as exc:
-            raise JournalError(f"cannot repair journal {path}: {exc}") from exc
-        states: dict[int, ChunkState] = {}
-        if records:
-            _check_header(path, records[0], plan)
-            try:
-                fence = _fence_from(records[0])
-                for record in records[1:]:
-                    _apply(record, states, len(plan.chunks))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise JournalMismatchError(f"{path} has a damaged record ({exc!r})") from None
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise JournalError(f"cannot open journal {path}: {exc}") from exc
-        journal = cls(path, states, fence, fd, anyio.Lock())
-        if not records:
-            journal._append_sync({**_header(plan), "fence": _fence_record(fence)})
-        return journal
+                size = data.rfind(b"\n") + 1
+                _truncate(fd, path, size)
+            states: dict[int, ChunkState] = {}
+            fence: Fence | None = None
+            if records:
+                _check_header(path, records[0], plan)
+                try:
+                    fence = _fence_from(records[0])
+                    for record in records[1:]:
+                        _apply(record, states, len(plan.chunks))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise JournalMismatchError(f"{path} has a damaged record ({exc!r})") from None
+            return cls(path, plan, states, fence, fd, size, anyio.Lock())
+        except BaseException:
+            os.close(fd)
+            raise
+
+    async def begin(self, fence: Fence) -> None:
+        """Write the header of a new journal, recording `fence`, durably."""
+        if self.fence is not None:
+            raise RuntimeError("the journal has its header already")  # a bug, not a user error
+        header = _header_line(self.plan, fence)
+        async with self._lock:
+            await anyio.to_thread.run_sync(self._begin_sync, header)
+        self.fence = fence
+
+    def _begin_sync(self, header: bytes) -> None:
+        self._write_sync(header)
+        _sync_directory(self.path)  # the file's name must survive a crash as well as its bytes
 
     async def started(self, chunk: Chunk, at: dt.datetime) -> None:
         """Record, durably, that a create for `chunk` is about to be sent."""
@@ -125,7 +176,7 @@ class Journal:
         self.states[chunk.index] = ChunkState(request_id=request.id)
 
     async def aclose(self) -> None:
-        """Close the file."""
+        """Close the file, which releases the lock."""
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
@@ -135,12 +186,163 @@ class Journal:
             await anyio.to_thread.run_sync(self._append_sync, record)
 
     def _append_sync(self, record: dict[str, Any]) -> None:
-        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        self._write_sync(_line(record))
+
+    def _write_sync(self, data: bytes) -> None:
+        if self._broken is not None:
+            raise JournalError(f"journal {self.path} is unusable after an earlier failure: "
+                               f"{self._broken}")  # fmt: skip
+        if self._fd < 0:
+            raise JournalError(f"journal {self.path} is closed")
         try:
-            os.write(self._fd, data)
+            view = memoryview(data)
+            while view:
+                # os.write may write part of the record (a full disk, a file size limit):
+                # continue until all of it is down, or fail.
+                written = os.write(self._fd, view)
+                if written <= 0:
+                    raise OSError(errno.EIO, "the write made no progress")
+                view = view[written:]
             os.fsync(self._fd)
         except OSError as exc:
+            self._broken = f"a write failed ({exc})"
+            try:
+                # Cut back to the last whole record, so nothing half-written stays behind.
+                os.ftruncate(self._fd, self._size)
+                os.fsync(self._fd)
+            except OSError:
+                pass  # the torn tail is the last line, dropped when the journal is next opened
             raise JournalError(f"cannot write journal {self.path}: {exc}") from exc
+        self._size += len(data)
+
+
+def _open_regular(path: Path) -> int:
+    """Open `path` for reading and appending, creating it; refuse anything but a regular file."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    # Non-blocking, so a FIFO does not hang the open; it is refused just below anyway.
+    flags |= getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        raise JournalError(f"cannot open journal {path}: {exc}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        os.close(fd)
+        raise JournalError(f"cannot open journal {path}: {exc}") from exc
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise JournalError(f"{path} is not a regular file; a journal must be one")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd
+
+
+def _lock(fd: int, path: Path) -> None:
+    """Take the journal's exclusive lock, or raise `JournalError` naming whoever holds it."""
+    if sys.platform == "win32":
+        raise JournalError("fan-out journals need POSIX file locks (flock), which Windows lacks")
+    try:
+        # flock, not fcntl's record locks: those are per process, so a second run in this very
+        # process would be let in.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JournalError(
+            f"journal {path} is in use by another fan-out ({_holder(fd)}); wait for it to end,"
+            " or give this run its own journal"
+        ) from None
+    except OSError as exc:
+        raise JournalError(f"cannot lock journal {path}: {exc}") from exc
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock: the process ``/proc/locks`` names for this file (Linux), if any."""
+    try:
+        info = os.fstat(fd)
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            table = locks.read()
+    except OSError:
+        return "another process"
+    # e.g. "3: FLOCK  ADVISORY  WRITE 4711 08:01:1234567 0 EOF"; the device is major:minor in hex.
+    wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+            pid = fields[4]
+            if pid == str(os.getpid()):
+                return f"another fan-out in this process, pid {pid}"
+            return f"process {pid}"
+    return "another process"
+
+
+def _read_journal(fd: int, path: Path, plan: Plan) -> bytes:
+    """The whole file, once its first line shows it is this plan's journal (or empty)."""
+    try:
+        first = os.pread(fd, _FIRST_LINE_LIMIT, 0)
+    except OSError as exc:
+        raise JournalError(f"cannot read journal {path}: {exc}") from exc
+    if not first:
+        return b""
+    end = first.find(b"\n")
+    if end < 0:
+        if len(first) >= _FIRST_LINE_LIMIT:
+            raise JournalMismatchError(f"{path} is not a fan-out journal (its first line is huge)")
+        prefix = _header_prefix(plan)
+        if prefix.startswith(first) or first.startswith(prefix):
+            # This plan's header, cut short by a crash: no create is sent before the header is
+            # durable, so nothing was sent. Start afresh.
+            _truncate(fd, path, 0)
+            return b""
+        raise JournalMismatchError(
+            f"{path} is not a fan-out journal for this run (it does not start with one's"
+            " header); nothing was written to it"
+        )
+    try:
+        header = json.loads(first[:end])
+    except ValueError:
+        raise JournalMismatchError(
+            f"{path} is not a fan-out journal (line 1 is not JSON); nothing was written to it"
+        ) from None
+    if not isinstance(header, dict) or header.get("type") != "header":
+        raise JournalMismatchError(
+            f"{path} is not a fan-out journal (line 1 is not a journal header); nothing was"
+            " written to it"
+        )
+    _check_header(path, header, plan)
+    chunks: list[bytes] = []
+    offset = 0
+    try:
+        while part := os.pread(fd, 1 << 20, offset):
+            chunks.append(part)
+            offset += len(part)
+    except OSError as exc:
+        raise JournalError(f"cannot read journal {path}: {exc}") from exc
+    return b"".join(chunks)
+
+
+def _truncate(fd: int, path: Path, size: int) -> None:
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError as exc:
+        raise JournalError(f"cannot repair journal {path}: {exc}") from exc
+
+
+def _sync_directory(path: Path) -> None:
+    try:
+        fd = os.open(path.parent if str(path.parent) else Path("."), os.O_RDONLY)
+    except OSError:
+        return  # not every platform can open a directory; the file itself is synced
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, separators=(",", ":")) + "\n").encode()
 
 
 def _header(plan: Plan) -> dict[str, Any]:
@@ -153,6 +355,17 @@ def _header(plan: Plan) -> dict[str, Any]:
         "chunks": len(plan.chunks),
         "targets": sum(len(c.targets) for c in plan.chunks),
     }
+
+
+def _header_line(plan: Plan, fence: Fence) -> bytes:
+    # The fence goes last: everything before it is fixed by the plan, which is what lets a
+    # header torn by a crash be recognised (`_header_prefix`).
+    return _line({**_header(plan), "fence": _fence_record(fence)})
+
+
+def _header_prefix(plan: Plan) -> bytes:
+    """The start of this plan's header line, the same whatever the fence."""
+    return _line(_header(plan)).rstrip(b"}\n") + b',"fence":'
 
 
 def _describe(header: dict[str, Any]) -> str:

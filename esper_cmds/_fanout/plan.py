@@ -21,9 +21,9 @@ from .._validation import (
     MAX_DEVICES_PER_REQUEST,
     MAX_GROUPS_PER_REQUEST,
     build_create_payload,
+    check_id_list,
     parse_enum,
     parse_uuid,
-    parse_uuids,
 )
 from ..models import CommandArgs, CommandType, ScheduleArgs
 
@@ -136,8 +136,7 @@ def parse_targets(values: Iterable[uuid.UUID | str] | None, field: str) -> list[
     """Validate every id (the error names its index) and drop repeats."""
     if values is None:
         return []
-    if isinstance(values, str | bytes | uuid.UUID):
-        return dedupe(parse_uuids(values, field))  # refused there, with the reason
+    check_id_list(values, field)
     items = values if isinstance(values, list | tuple) else list(values)
     # Ids already in canonical form (what the API returns) skip uuid.UUID(): for 100,000 of
     # them a bulk check costs a few milliseconds. Anything else is parsed one by one, through

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from attrs import frozen
+from attrs import field, frozen
 
 from .._resources import Commands
 from ..models import CommandRequest
@@ -27,6 +27,13 @@ from .plan import Chunk, Plan
 __all__ = ["Fence", "find_request", "take_fence"]
 
 _PAGE_SIZE = 50
+
+
+def _as_utc(when: dt.datetime | None) -> dt.datetime | None:
+    """An aware datetime: a server time without an offset is UTC (Esper's clock is)."""
+    if when is not None and when.utcoffset() is None:
+        return when.replace(tzinfo=dt.UTC)
+    return when
 
 
 @frozen
@@ -38,17 +45,16 @@ class Fence:
         request_id: Its id, so it is never mistaken for one of ours when times tie.
     """
 
-    created_on: dt.datetime | None = None
+    created_on: dt.datetime | None = field(default=None, converter=_as_utc)
     request_id: uuid.UUID | None = None
 
     def excludes(self, request: CommandRequest) -> bool:
         """True if `request` existed before the fan-out began."""
         if request.id == self.request_id:
             return True
+        created_on = _as_utc(request.created_on)
         return (
-            self.created_on is not None
-            and request.created_on is not None
-            and request.created_on < self.created_on
+            self.created_on is not None and created_on is not None and created_on < self.created_on
         )
 
 

@@ -22,6 +22,7 @@ from esper_cmds import (
     RateLimitError,
     ServerError,
     TimeoutError,
+    TransportError,
 )
 from esper_cmds._retry import Failure
 
@@ -61,6 +62,10 @@ CASES: list[tuple[str, Failure, Effect, str, str, type[EsperError]]] = [
      ConnectionError),
     ("read-error", Failure.DROPPED, lambda: httpx.ReadError("reset"), "R", "A", ConnectionError),
     ("write-error", Failure.DROPPED, lambda: httpx.WriteError("pipe"), "R", "A", ConnectionError),
+    ("local-protocol", Failure.LOCAL_ERROR,
+     lambda: httpx.LocalProtocolError("Illegal header value"), "X", "X", TransportError),
+    ("unsupported-protocol", Failure.LOCAL_ERROR, lambda: httpx.UnsupportedProtocol("ftp"),
+     "X", "X", TransportError),
     ("408", Failure.STATUS_408, lambda: httpx.Response(408, json=error_json(408)), "R", "R",
      EsperError),
     ("429", Failure.STATUS_429,
