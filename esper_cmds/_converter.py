@@ -4,8 +4,9 @@ Strictly private: resources and the transport call `structure` and `unstructure`
 never see JSON. Rules: ISO-8601 datetimes (``Z`` accepted, one without an offset read as UTC,
 aware datetimes written with their offset), UUIDs as strings, ``None`` fields left out of what is
 sent, unknown keys ignored on the way in, and an enum value the library does not know kept as its
-string instead of failing the response. Lists and ``command_args`` sent as ``null`` read as empty, and a UUID field sent as a
-resource URL (the OpenAPI types ``CommandStatus.device`` as one) reads as the URL's trailing id.
+string instead of failing the response. Lists and ``command_args`` sent as ``null`` read as
+empty, and a UUID field sent as a resource URL (the OpenAPI types ``CommandStatus.device`` as one)
+reads as the URL's trailing id.
 """
 
 from __future__ import annotations
