@@ -89,7 +89,11 @@ class Transport:
     ) -> None:
         self._http = http
         self._base_url = base_url
-        self._api_key = api_key
+        # The key as it may appear in text: itself, stripped, and escaped as repr shows it (an
+        # h11 error quotes a header value as bytes).
+        self._secrets = tuple(
+            sorted({s for s in (api_key, api_key.strip(), repr(api_key)[1:-1]) if s}, key=len)
+        )[::-1]
         self._auth = f"Bearer {api_key}"
         self._max_response_bytes = max_response_bytes
         self._retry = RetryPolicy() if retry is None else retry
@@ -375,9 +379,12 @@ class Transport:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ResponseTooLarge(f"Content-Length {declared} exceeds the limit of {limit} bytes")
+        # The limit counts decompressed bytes, so a gzip bomb is stopped as early as a flood.
+        # Stopping early leaves httpx's inner stream generators to the garbage collector, which
+        # trio reports as a ResourceWarning; the connection itself is closed by the caller.
         parts: list[bytes] = []
         size = 0
-        async for part in response.aiter_bytes():  # decompressed: the limit bounds what we hold
+        async for part in response.aiter_bytes():
             size += len(part)
             if size > limit:
                 raise ResponseTooLarge(f"the body exceeds the limit of {limit} bytes")
@@ -451,7 +458,9 @@ class Transport:
 
     def _scrub(self, value: Any) -> Any:
         """`value` with the API key scrubbed from its text (see `redact`)."""
-        return redact(value, self._api_key)
+        for secret in self._secrets:
+            value = redact(value, secret)
+        return value
 
     def _leaks(self, exc: BaseException) -> bool:
         """Whether the key appears anywhere in `exc`'s text or in its chain's."""
@@ -463,7 +472,7 @@ class Transport:
                 text = f"{current!s} {current!r} {current.args!r}"
             except Exception:  # a broken __str__: cannot vouch for it
                 return True
-            if self._api_key in text:
+            if any(secret in text for secret in self._secrets):
                 return True
             current = current.__cause__ or current.__context__
         return False

@@ -262,17 +262,15 @@ def _holder(fd: int) -> str:
         with open("/proc/locks", encoding="ascii", errors="replace") as locks:
             table = locks.read()
     except OSError:
-        return "another process"
+        return "holder unknown"
     # e.g. "3: FLOCK  ADVISORY  WRITE 4711 08:01:1234567 0 EOF"; the device is major:minor in hex.
     wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
     for line in table.splitlines():
         fields = line.split()
         if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
             pid = fields[4]
-            if pid == str(os.getpid()):
-                return f"another fan-out in this process, pid {pid}"
-            return f"process {pid}"
-    return "another process"
+            return f"pid {pid}, in this process" if pid == str(os.getpid()) else f"pid {pid}"
+    return "holder unknown"
 
 
 def _read_journal(fd: int, path: Path, plan: Plan) -> bytes:

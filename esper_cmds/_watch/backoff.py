@@ -6,7 +6,14 @@ import random
 
 from .._errors import ValidationError
 
-__all__ = ["PollBackoff"]
+__all__ = ["PollBackoff", "check_number"]
+
+
+def check_number(field: str, value: object) -> float:
+    """`value` as a float if it is a real number (not a bool, not NaN), else `ValidationError`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValidationError(field, "must be a number", value)
+    return float(value)
 
 
 class PollBackoff:
@@ -27,6 +34,13 @@ class PollBackoff:
         jitter: float,
         rng: random.Random,
     ) -> None:
+        for name, value in (
+            ("interval", interval),
+            ("max_interval", max_interval),
+            ("backoff", factor),
+            ("jitter", jitter),
+        ):
+            check_number(name, value)
         if not interval > 0:
             raise ValidationError("interval", "must be more than 0 seconds", interval)
         if not max_interval >= interval:

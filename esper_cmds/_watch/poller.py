@@ -34,7 +34,7 @@ from .._errors import (
 )
 from .._validation import parse_uuid
 from ..models import CommandRequest, CommandStatus
-from .backoff import PollBackoff
+from .backoff import PollBackoff, check_number
 from .events import StateChange, WatchSummary
 from .tracker import ReadPlan, RequestTracker
 
@@ -85,8 +85,10 @@ class Poller:
             self._trackers.setdefault(rid, RequestTracker(rid, queued_is_done=queued_is_done))
         if (timeout is None) == (deadline is None):
             raise ValidationError("timeout", "give exactly one of timeout or deadline", timeout)
-        if timeout is not None and not timeout >= 0:
+        if timeout is not None and not check_number("timeout", timeout) >= 0:
             raise ValidationError("timeout", "must be 0 seconds or more", timeout)
+        if deadline is not None:
+            check_number("deadline", deadline)
         if not (isinstance(concurrency, int) and concurrency >= 1):
             raise ValidationError("concurrency", "must be an integer of 1 or more", concurrency)
         if not (isinstance(page_size, int) and 1 <= page_size <= 1000):

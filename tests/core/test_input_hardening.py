@@ -1,0 +1,126 @@
+"""Input that used to pass validation and then fail untyped is refused up front.
+
+Each case here failed on the main of 2026-11-28 (issue 10): NaN, infinity or bytes in
+``command_args``, a lone surrogate in a string, ``devices=5``, keys of mixed types (the journal's
+fingerprint raised ``TypeError``), ``watch(deadline=nan)`` (anyio's own error). Every refusal is
+a `ValidationError` raised before any request is sent.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import httpx
+import pytest
+
+from esper_cmds import EsperClient, ValidationError
+
+from ._support import DEVICE_A as DEVICE
+from ._support import make_client, make_router
+
+pytestmark = pytest.mark.anyio
+
+SELF: dict[str, Any] = {}
+SELF["me"] = SELF
+
+BAD_ARGS = [
+    ({"brightness_value": 50, "note": math.nan}, "command_args.note", "finite"),
+    ({"brightness_value": 50, "note": math.inf}, "command_args.note", "finite"),
+    ({"brightness_value": 50, "note": b"bytes"}, "command_args.note", "JSON data"),
+    ({"brightness_value": 50, "note": "a\ud800b"}, "command_args.note", "surrogate"),
+    ({"brightness_value": 50, "note": {"x": {1: "a", "b": 2}}}, "command_args.note.x", "keys"),
+    ({"brightness_value": 50, "note": [{"deep": [set()]}]}, "command_args.note[0].deep[0]", "JSON"),
+    ({"brightness_value": 50, "note": SELF}, "command_args.note", "levels deep"),
+    ({"brightness_value": 50, "\udcff": 1}, "command_args key", "surrogate"),
+]
+
+
+@pytest.mark.parametrize(("args", "field", "rule"), BAD_ARGS)
+async def test_command_args_must_be_plain_json(args: dict[str, Any], field: str, rule: str) -> None:
+    """Each bad value is named by its path in the arguments, and nothing is sent."""
+    router = make_router()
+    route = router.route().mock(return_value=httpx.Response(500))
+    async with make_client(router) as client:
+        with pytest.raises(ValidationError, match=rule) as caught:
+            await client.commands.create(
+                command="SET_BRIGHTNESS_SCALE", devices=[DEVICE], command_args=args
+            )
+    assert caught.value.field.startswith(field)
+    assert route.call_count == 0
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [5, 5.0, {DEVICE: 1}, True, object()],
+    ids=["int", "float", "mapping", "bool", "object"],
+)
+async def test_targets_must_be_a_list_of_ids(targets: Any) -> None:
+    """``devices=5`` (and friends) is refused, for one create and for a fan-out."""
+    router = make_router()
+    route = router.route().mock(return_value=httpx.Response(500))
+    async with make_client(router) as client:
+        with pytest.raises(ValidationError, match="list of UUIDs"):
+            await client.commands.create(command="REBOOT", devices=targets)
+        with pytest.raises(ValidationError, match="list of UUIDs"):
+            await client.fan_out(command="REBOOT", devices=targets)
+        with pytest.raises(ValidationError, match="list of UUIDs"):
+            await client.fan_out(command="REBOOT", groups=targets)
+        with pytest.raises(ValidationError, match="list of UUIDs"):
+            client.commands.list(devices=targets)
+    assert route.call_count == 0
+
+
+async def test_fan_out_refuses_mixed_key_types_before_fingerprinting(tmp_path: Any) -> None:
+    """Keys of mixed types used to reach the journal's fingerprint (``sort_keys`` raised)."""
+    router = make_router()
+    route = router.route().mock(return_value=httpx.Response(500))
+    journal = tmp_path / "j.jsonl"
+    async with make_client(router) as client:
+        with pytest.raises(ValidationError, match="keys must be strings"):
+            await client.fan_out(
+                command="SET_BRIGHTNESS_SCALE",
+                command_args={"brightness_value": 5, "cfg": {"a": 1, 2: "b"}},
+                devices=[DEVICE],
+                journal=journal,
+            )
+    assert route.call_count == 0
+    assert not journal.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"deadline": math.nan}, "deadline"),
+        ({"deadline": "soon"}, "deadline"),
+        ({"timeout": "10"}, "timeout"),
+        ({"timeout": math.nan}, "timeout"),
+        ({"timeout": 5, "interval": "2"}, "interval"),
+        ({"timeout": 5, "jitter": math.nan}, "jitter"),
+    ],
+    ids=["deadline-nan", "deadline-str", "timeout-str", "timeout-nan", "interval-str", "jitter"],
+)
+async def test_watch_arguments_are_checked(kwargs: dict[str, Any], field: str) -> None:
+    """Bad watch arguments are a `ValidationError` naming the argument, before any call."""
+    router = make_router()
+    route = router.route().mock(return_value=httpx.Response(500))
+    async with make_client(router) as client:
+        with pytest.raises(ValidationError) as caught:
+            async with client.watch([DEVICE], **kwargs):
+                pass
+    assert caught.value.field == field
+    assert route.call_count == 0
+
+
+def test_client_options_are_checked() -> None:
+    """A size limit that is not a positive integer is refused."""
+    bad: Any
+    for bad in (0, -1, 1.5, True, "big"):
+        with pytest.raises(ValidationError, match="max_response_bytes"):
+            EsperClient(
+                base_url="http://127.0.0.1:1/api",
+                api_key="k",
+                enterprise_id=DEVICE,
+                env={},
+                max_response_bytes=bad,
+            )

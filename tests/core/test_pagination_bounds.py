@@ -1,0 +1,133 @@
+"""Hostile listings end: links past the count, changing parameters, and links httpx refuses.
+
+Each test here failed on the main of 2026-11-28 (issue 10): a server linking to empty pages past
+its count kept ``to_list(max_items=10)`` paging forever, an extra parameter changing on every
+link defeated the cycle guard, and ``%0d%0a`` or a backslash in a link's path escaped as
+``httpx.InvalidURL`` or passed the base-path check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from esper_cmds import NotFoundError, PaginationError
+
+from ._drf import PATH, PagedServer
+from ._support import make_client, make_router
+
+pytestmark = pytest.mark.anyio
+
+
+def client_for(server: PagedServer) -> Any:
+    """An EsperClient whose transport is `server`."""
+    return make_client(make_router(), transport=server.transport)
+
+
+async def test_empty_pages_past_the_count_end_the_listing() -> None:
+    """Five items, then empty pages that always link on: the listing ends after the first empty
+    page past the count, with the five items."""
+    server = PagedServer(5)
+
+    def forever(offset: int, limit: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "next": server.link(limit, offset + limit)}
+
+    server.rewrite = forever
+    async with client_for(server) as client:
+        items = await client.groups.list(page_size=5).to_list(max_items=10)
+        every = [g async for g in client.groups.list(page_size=5)]
+    assert len(items) == len(every) == 5
+    assert len(server.requests) == 4  # two pages per walk: the items, and one empty page
+
+
+async def test_empty_pages_that_never_reach_the_count_are_refused() -> None:
+    """A count of 100 and nothing but empty pages linking on: `PaginationError` after a few."""
+    server = PagedServer(0, reported_count=100)
+
+    def forever(offset: int, limit: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "next": server.link(limit, offset + limit)}
+
+    server.rewrite = forever
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="empty pages in a row"):
+            await client.groups.list(page_size=5).to_list(max_items=10)
+    assert len(server.requests) <= 10
+
+
+async def test_a_changing_extra_parameter_does_not_defeat_the_cycle_guard() -> None:
+    """Every link points at offset 10 with a fresh ``nonce``: the second is the same page."""
+    server = PagedServer(30)
+    nonce = iter(range(10**6))
+
+    def loop(offset: int, limit: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "next": f"{server.link(limit, 10)}&nonce={next(nonce)}"}
+
+    server.rewrite = loop
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="cycle"):
+            await client.groups.list(page_size=10).to_list(max_items=1000)
+    assert len(server.requests) == 2
+
+
+async def test_reordered_parameters_are_the_same_page() -> None:
+    """``offset=10&limit=10`` is the page ``limit=10&offset=10`` already read."""
+    server = PagedServer(30)
+
+    def swap(offset: int, limit: int, body: dict[str, Any]) -> dict[str, Any]:
+        if offset == 10:
+            return {**body, "next": f"http://127.0.0.1:8000{PATH}?offset=10&limit={limit}"}
+        return body
+
+    server.rewrite = swap
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="cycle"):
+            await client.groups.list(page_size=10).to_list(max_items=1000)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        f"http://127.0.0.1:8000{PATH}%0d%0aX-Injected:%201?limit=10&offset=10",
+        f"http://127.0.0.1:8000{PATH}..%2F..%2F..%2Fadmin/?limit=10&offset=10",
+        "http://127.0.0.1:8000/api\\..\\admin/?limit=10&offset=10",
+        f"http://127.0.0.1:8000{PATH}%00/?limit=10",
+        "http://[::1/api/",
+    ],
+    ids=["crlf", "encoded-dotdot", "backslash", "nul", "bad-ipv6"],
+)
+async def test_unusable_links_raise_pagination_error(link: str) -> None:
+    """Whatever a link holds, following it either stays under the API or is `PaginationError`,
+    never `httpx.InvalidURL` or a request elsewhere."""
+    server = PagedServer(30)
+
+    def hostile(offset: int, limit: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "next": link} if offset == 0 else body
+
+    server.rewrite = hostile
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError):
+            await client.groups.list(page_size=10).to_list(max_items=1000)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("escaped", ["%3F", "%23"], ids=["question-mark", "hash"])
+async def test_an_escaped_character_in_a_link_stays_escaped(escaped: str) -> None:
+    """``%3F`` and ``%23`` in a path are followed as they are, still escaped (they used to
+    raise `httpx.InvalidURL` when the path was decoded and rebuilt)."""
+    server = PagedServer(30)
+    link = f"http://10.0.0.9{PATH}{escaped}x/?limit=10&offset=10"
+
+    def odd(offset: int, limit: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "next": link} if offset == 0 else body
+
+    server.rewrite = odd
+    async with client_for(server) as client:
+        pages = client.groups.list(page_size=10).pages()
+        await anext(pages)
+        with pytest.raises(NotFoundError):  # no such path: what matters is what was asked
+            await anext(pages)
+        await pages.aclose()
+    raw = server.requests[1].url.raw_path.decode()
+    assert raw.startswith(f"{PATH}{escaped}x/?")
+    assert server.requests[1].url.host == "127.0.0.1"

@@ -1,0 +1,166 @@
+"""Reconciliation adopts a stored request only if it is provably this chunk's.
+
+On the main of 2026-11-28 (issue 10) replacing the matcher with ``return True`` left every
+fan-out test green: its rejecting branches never ran. Here each condition is exercised on its
+own, so removing any one of them fails a test: the command, the command type, the device type,
+the exact target set, no groups on a device chunk, and "newer than the fence" (an identical
+request from before the fan-out is someone else's). For GROUP chunks an always-yes matcher would
+adopt another chunk's request and that chunk would never be sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import attrs
+import pytest
+
+from esper_cmds import CommandRequest, EsperClient
+from esper_cmds._fanout.plan import Plan, build_plan
+from esper_cmds._fanout.reconcile import Fence, _matches, find_request, take_fence
+from esper_cmds.simulator import ManualClock, Simulator
+
+from .conftest import client_for
+
+pytestmark = pytest.mark.anyio
+
+ENTERPRISE = uuid.UUID(int=7)
+D = [str(uuid.UUID(int=0x100 + i)) for i in range(4)]
+T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def device_plan(**overrides: Any) -> Plan:
+    """REBOOT to devices D[0..2] (one chunk), device type "all"."""
+    kwargs: dict[str, Any] = {
+        "enterprise_id": ENTERPRISE,
+        "command": "REBOOT",
+        "devices": D[:3],
+        "groups": [],
+        "command_type": None,
+        "device_type": "all",
+        "command_args": None,
+        "schedule": "IMMEDIATE",
+        "schedule_args": None,
+        "chunk_size": None,
+    }
+    kwargs.update(overrides)
+    return build_plan(**kwargs)
+
+
+MATCHING = CommandRequest(
+    id=uuid.UUID(int=1),
+    command="REBOOT",
+    command_type="DEVICE",
+    device_type="all",
+    devices=tuple(uuid.UUID(d) for d in D[:3]),
+    created_on=T0,
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "matches"),
+    [
+        ({}, True),
+        ({"devices": tuple(uuid.UUID(d) for d in reversed(D[:3]))}, True),
+        ({"command_type": None, "device_type": None}, True),  # not reported: not a difference
+        ({"command": "LOCK"}, False),
+        ({"command_type": "DYNAMIC"}, False),
+        ({"device_type": "active"}, False),
+        ({"devices": tuple(uuid.UUID(d) for d in D[:4])}, False),
+        ({"devices": tuple(uuid.UUID(d) for d in D[:2])}, False),
+        ({"groups": (uuid.UUID(int=9),)}, False),
+    ],
+    ids=["same", "same-set-other-order", "types-unreported", "other-command",
+         "other-command-type", "other-device-type", "superset", "subset", "has-groups"],
+)  # fmt: skip
+def test_matcher_on_a_device_chunk(change: dict[str, Any], matches: bool) -> None:
+    """Every field the matcher compares, changed alone."""
+    p = device_plan()
+    assert _matches(attrs.evolve(MATCHING, **change), p, p.chunks[0]) is matches
+
+
+def test_matcher_on_group_chunks_adopts_only_the_chunks_own_groups() -> None:
+    """Two GROUP chunks: a request for the second chunk's groups is not the first's."""
+    groups = [str(uuid.UUID(int=0x200 + i)) for i in range(4)]
+    p = device_plan(devices=[], groups=groups, chunk_size=2)
+    second = CommandRequest(
+        id=uuid.UUID(int=2),
+        command="REBOOT",
+        command_type="GROUP",
+        device_type="all",
+        groups=tuple(uuid.UUID(g) for g in groups[2:]),
+    )
+    assert not _matches(second, p, p.chunks[0])
+    assert _matches(second, p, p.chunks[1])
+
+
+def test_the_fence_excludes_its_own_request_and_older_ones_even_when_naive() -> None:
+    """A request is the fan-out's only if it is newer than the fence; a server time without an
+    offset is UTC (it used to raise `TypeError` comparing naive and aware times)."""
+    fence = Fence(T0, uuid.UUID(int=5))
+    assert fence.excludes(attrs.evolve(MATCHING, id=uuid.UUID(int=5)))
+    naive_older = attrs.evolve(
+        MATCHING, created_on=(T0 - dt.timedelta(seconds=1)).replace(tzinfo=None)
+    )
+    naive_newer = attrs.evolve(
+        MATCHING, created_on=(T0 + dt.timedelta(seconds=1)).replace(tzinfo=None)
+    )
+    assert fence.excludes(naive_older)
+    assert not fence.excludes(naive_newer)
+    assert Fence(T0.replace(tzinfo=None)).created_on == T0
+
+
+async def store(client: EsperClient, **kwargs: Any) -> CommandRequest:
+    """Create a request on the simulator directly."""
+    return await client.commands.create(**kwargs)
+
+
+async def test_find_request_ignores_lookalikes_and_finds_the_chunks_own() -> None:
+    """On the simulator: requests for another command, device type, a superset or subset of the
+    chunk's devices, or an identical one older than the fence, are not adopted; the chunk's own
+    is."""
+    clock = ManualClock()
+    sim = Simulator(devices=6, groups=0, seed=8, clock=clock)
+    devices = sim.device_ids[:3]
+    p = device_plan(devices=devices)
+    chunk = p.chunks[0]
+    async with client_for(sim) as client:
+        await store(client, command="REBOOT", devices=devices, device_type="all")  # before
+        clock.advance(1)
+        fence = await take_fence(client.commands)
+        clock.advance(1)
+        assert await find_request(client.commands, p, chunk, fence=fence) is None
+        for decoy in (
+            {"command": "LOCK", "devices": devices, "device_type": "all"},
+            {"command": "REBOOT", "devices": devices, "device_type": "active"},
+            {"command": "REBOOT", "devices": sim.device_ids[:4], "device_type": "all"},
+            {"command": "REBOOT", "devices": devices[:2], "device_type": "all"},
+            {"command": "REBOOT", "devices": devices, "device_type": "all",
+             "command_type": "DYNAMIC"},
+        ):  # fmt: skip
+            await store(client, **decoy)
+            clock.advance(1)
+            assert await find_request(client.commands, p, chunk, fence=fence) is None, decoy
+        own = await store(client, command="REBOOT", devices=devices, device_type="all")
+        clock.advance(1)
+        found = await find_request(client.commands, p, chunk, fence=fence)
+    assert found is not None
+    assert found.id == own.id
+
+
+async def test_find_request_for_group_chunks_on_the_simulator() -> None:
+    """Each GROUP chunk finds its own request and not the other chunk's."""
+    clock = ManualClock()
+    sim = Simulator(devices=40, groups=4, seed=9, clock=clock)
+    p = device_plan(devices=[], groups=sim.group_ids, chunk_size=2)
+    async with client_for(sim) as client:
+        fence = await take_fence(client.commands)
+        clock.advance(1)
+        second = await store(client, command="REBOOT", groups=sim.group_ids[2:], device_type="all")
+        clock.advance(1)
+        assert await find_request(client.commands, p, p.chunks[0], fence=fence) is None
+        found = await find_request(client.commands, p, p.chunks[1], fence=fence)
+    assert found is not None
+    assert found.id == second.id

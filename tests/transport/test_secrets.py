@@ -1,0 +1,188 @@
+"""The API key never appears in an exception, its traceback, its cause or a log line.
+
+Each test here failed on the main of 2026-11-28 (issue 10): a key with a trailing newline reached
+h11, whose refusal (key quoted) became the exception's text and a create that never left the
+machine was reported as ambiguous; a non-ASCII key raised an untyped `UnicodeEncodeError` holding
+the key; ``user:pw@`` in a base URL replaced the key with Basic auth and showed in repr; a server
+echoing the Authorization header put the key in the exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+import httpx
+import pytest
+
+from esper_cmds import (
+    AmbiguousCreateError,
+    APIStatusError,
+    EsperClient,
+    EsperError,
+    MalformedResponseError,
+    RetryPolicy,
+    TransportError,
+    ValidationError,
+)
+from esper_cmds._transport import Transport
+from esper_cmds.models import Page
+from esper_cmds.simulator import Simulator
+
+from ._support import (
+    API_KEY,
+    BASE_URL,
+    DEVICE,
+    ENTERPRISE_ID,
+    REQUEST_ID,
+    FakeClock,
+    make_client,
+    make_router,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def everything_about(exc: BaseException) -> str:
+    """All the text an exception can show: str, repr, attributes, and the whole traceback with
+    its causes, as logging would print it."""
+    parts = ["".join(traceback.format_exception(exc)), repr(exc)]
+    names = ("message", "errors", "body", "payload", "url", "field", "value")
+    parts.extend(repr(getattr(exc, name, None)) for name in names)
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        parts.append(everything_about(cause))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["s3cret-key\n", "s3cret-key ", " s3cret-key", "s3cret\tkey", "s3cret key", "s3crét-key",
+     "s3cret\x00key", "s3cret\x7fkey"],
+    ids=["newline", "trailing-space", "leading-space", "tab", "space", "non-ascii", "nul", "del"],
+)  # fmt: skip
+@pytest.mark.parametrize("source", ["argument", "environment"])
+def test_a_key_that_would_fail_on_the_wire_is_refused_without_showing_it(
+    key: str, source: str
+) -> None:
+    """`ValidationError` on construction, naming the field and the rule, never the key."""
+    settings: dict[str, Any] = {"base_url": BASE_URL, "enterprise_id": ENTERPRISE_ID}
+    if source == "argument":
+        settings.update(api_key=key, env={})
+    else:
+        settings.update(env={"ESPER_API_KEY": key})
+    with pytest.raises(ValidationError) as caught:
+        EsperClient(**settings)
+    assert caught.value.field == "api_key"
+    text = everything_about(caught.value)
+    assert "s3cret" not in text
+    assert "s3cr" not in text
+
+
+def test_credentials_in_the_base_url_are_refused_without_showing_them() -> None:
+    """``user:pw@`` would replace the Bearer key with Basic auth: refused, password hidden."""
+    with pytest.raises(ValidationError, match="credentials") as caught:
+        EsperClient(
+            base_url="http://admin:hunter2@127.0.0.1:8000/api",
+            api_key=API_KEY,
+            enterprise_id=ENTERPRISE_ID,
+            env={},
+        )
+    assert "hunter2" not in everything_about(caught.value)
+
+
+@pytest.mark.parametrize(
+    "tenant",
+    ["ａｃｍｅ", "аcme", "acme-", "-acme", "ac_me", "a" * 60, "acme.evil.com"],
+    ids=["full-width", "cyrillic-a", "trailing-dash", "leading-dash", "underscore", "too-long",
+         "dots"],
+)  # fmt: skip
+def test_a_tenant_is_an_ascii_dns_label(tenant: str) -> None:
+    """Unicode letters would reach IDNA and send the key to a punycode host: refused."""
+    with pytest.raises(ValidationError, match="tenant"):
+        EsperClient(tenant=tenant, api_key=API_KEY, enterprise_id=ENTERPRISE_ID, env={})
+
+
+def test_a_tenant_builds_the_esper_host() -> None:
+    """A valid tenant (any case) builds ``https://{tenant}-api.esper.cloud/api``."""
+    client = EsperClient(tenant="Acme-2", api_key=API_KEY, enterprise_id=ENTERPRISE_ID, env={})
+    assert str(client.base_url) == "https://acme-2-api.esper.cloud/api"
+
+
+def test_a_non_ascii_base_url_is_refused() -> None:
+    """Look-alike letters in a base URL's host would go out as some other punycode host."""
+    with pytest.raises(ValidationError, match="ASCII"):
+        EsperClient(
+            base_url="https://аcme-api.esper.cloud/api",
+            api_key=API_KEY,
+            enterprise_id=ENTERPRISE_ID,
+            env={},
+        )
+
+
+def test_repr_of_a_client_whose_constructor_failed_does_not_raise() -> None:
+    """A half-built client (seen in a traceback's locals) still has a repr."""
+    half = EsperClient.__new__(EsperClient)
+    assert repr(half) == "EsperClient(base_url='None', enterprise_id='None')"
+
+
+ECHOES = [
+    (401, {"message": f"bad token Bearer {API_KEY}", "errors": [], "status": 401}),
+    (400, {"message": "invalid", "errors": [f"header was Bearer {API_KEY}"], "status": 400}),
+    (403, {"detail": {"received": {"Authorization": f"Bearer {API_KEY}"}}}),
+    (500, {"errors": [{"nested": [f"token={API_KEY}"]}], "message": API_KEY, "status": 500}),
+    (502, f"<html>upstream refused Authorization: Bearer {API_KEY}</html>"),
+    (200, f"not json, but Bearer {API_KEY}"),
+]
+
+
+@pytest.mark.parametrize(("status", "body"), ECHOES, ids=[str(s) for s, _ in ECHOES])
+async def test_a_server_echoing_the_key_does_not_put_it_in_the_exception(
+    status: int, body: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Message, errors, body, traceback and logs are scrubbed; the rest of the text is kept."""
+    caplog.set_level(logging.DEBUG, logger="esper_cmds")
+    router, clock = make_router(), FakeClock()
+    answer = (
+        httpx.Response(status, json=body)
+        if isinstance(body, dict)
+        else httpx.Response(status, text=body)
+    )
+    router.route().mock(return_value=answer)
+    raised: list[EsperError] = []
+    async with make_client(router, clock, retry=RetryPolicy.never()) as client:
+        for call in (
+            client.commands.statuses(REQUEST_ID).first_page(),
+            client.commands.create(command="REBOOT", devices=[DEVICE]),
+        ):
+            with pytest.raises(EsperError) as caught:
+                await call
+            raised.append(caught.value)
+    for exc in raised:
+        assert isinstance(exc, APIStatusError | MalformedResponseError | AmbiguousCreateError)
+        text = everything_about(exc)
+        assert API_KEY not in text
+        assert "[redacted]" in text
+    assert API_KEY not in caplog.text
+
+
+async def test_h11_refusing_a_header_is_typed_not_ambiguous_and_keyless() -> None:
+    """Past the constructor's check (a transport built by hand), h11 refuses a key with a
+    newline over a real socket: a `TransportError` (the create never left the machine, so it
+    is not ambiguous), whose text and causes do not hold the key."""
+    sim = Simulator(devices=5, groups=0, seed=1)
+    key = sim.api_key + "\n"
+    with sim.serve_in_thread() as url:
+        async with httpx.AsyncClient() as http:
+            transport = Transport(http=http, base_url=httpx.URL(url), api_key=key)
+            commands = transport.url_for(f"/v0/enterprise/{sim.enterprise_id}/command/")
+            for method in ("GET", "POST"):
+                with pytest.raises(TransportError) as caught:
+                    await transport.request(
+                        method, commands, cast_to=Page[dict[str, Any]], json={"x": 1}
+                    )
+                assert not isinstance(caught.value, AmbiguousCreateError)
+                assert sim.api_key not in everything_about(caught.value)
+                assert "could not be sent" in str(caught.value)
+    assert sim.stats.calls.total() == 0
