@@ -74,7 +74,7 @@ def parse_enum(value: object, enum_type: type[_E], field: str) -> _E:
     """
     if isinstance(value, enum_type):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and value.isascii():
         folded = value.strip().casefold()
         for member in enum_type:
             if member.value.casefold() == folded:
@@ -372,7 +372,7 @@ def _days(value: Any) -> tuple[str, ...]:
     if not days:
         raise ValidationError("schedule_args.days", "must name at least one day", value)
     for i, day in enumerate(days):
-        if not isinstance(day, str) or day.casefold() not in _DAYS:
+        if not isinstance(day, str) or not day.isascii() or day.lower() not in _DAYS:
             raise ValidationError(
                 f"schedule_args.days[{i}]", "must be a day name such as Monday", day
             )

@@ -149,10 +149,29 @@ def window_intervals(timing: Schedule, tz: dt.tzinfo) -> list[tuple[float, float
 
 
 def _local(day: dt.date, seconds: int, tz: dt.tzinfo) -> float:
+    """The instant the wall clock in `tz` first reads `day` plus `seconds`.
+
+    A repeated wall time (autumn) is its first occurrence; a skipped one (spring) is the moment
+    the clock jumps past it, so a window opening inside the gap opens when the gap ends.
+    """
     wall = dt.datetime.combine(day, dt.time(), tzinfo=tz) + dt.timedelta(seconds=seconds)
-    # Adding a timedelta to an aware datetime is wall-clock arithmetic; timestamp() then applies
-    # the offset in force at that wall time.
-    return wall.timestamp()
+    # Adding a timedelta to an aware datetime is wall-clock arithmetic; fold picks the offset.
+    first, second = wall.replace(fold=0).timestamp(), wall.replace(fold=1).timestamp()
+    if second >= first:
+        return first
+    # In a gap: fold=1 reads the wall time with the new offset (earlier), fold=0 with the old
+    # one (later); the jump lies between them. Find it to the second.
+    lo, hi = math.floor(second), math.ceil(first)
+    offset = dt.datetime.fromtimestamp(lo, tz).utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if dt.datetime.fromtimestamp(mid, tz).utcoffset() == offset:
+            lo = mid
+        else:
+            hi = mid
+    return float(hi)
+
+
 _MASK128 = (1 << 128) - 1
 _CLEAR_VERSION_VARIANT = _MASK128 ^ ((0xF << 76) | (0x3 << 62))
 _SET_VERSION_VARIANT = (0x4 << 76) | (0x2 << 62)

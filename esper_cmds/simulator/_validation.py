@@ -391,7 +391,7 @@ def _check_schedule_args(
     if days is not None:
         if not isinstance(days, list) or not days:
             errors.append("schedule_args.days: must be a non-empty list of day names")
-        elif not all(isinstance(d, str) and d.lower() in DAYS for d in days):
+        elif not all(isinstance(d, str) and d.isascii() and d.lower() in DAYS for d in days):
             errors.append("schedule_args.days: each day must be a day name such as Monday")
         else:
             weekdays = frozenset(DAYS.index(d.lower()) for d in days)
