@@ -339,3 +339,80 @@ def test_client_and_simulator_agree_on_random_creates(
     # The draw must exercise both sides of the rules, not only the happy path.
     assert outcomes["agree: both accept"] >= EXAMPLES // 10
     assert outcomes["agree: both refuse"] >= EXAMPLES // 4
+
+
+GRID_VALUES: list[Any] = [
+    *BAD_VALUES, -2, 2, 4, 5, 99, 100, 5000, 1_800_000, 2**31 - 1, 2**31, "SHOW", "DISABLE",
+    "UNLOCKED", "DISABLED", "PERMISSION_GRANT_STATE_DENIED", "zh_Hans_CN", "America/New_York",
+    [{"ssid": "s"}], "10.0.0.1", "eth0",
+]  # fmt: skip
+SCHEDULE_GRID: dict[str, list[Any]] = {
+    "start_datetime": [None, "soon", "2030-06-01T00:00:00", "2030-06-01T02:00:00+02:00", 5],
+    "end_datetime": [None, "", "2030-05-01T00:00:00Z", "2030-07-01T00:00:00-07:00"],
+    "time_type": ["console", "device", "Device", "utc", 1, ""],
+    "name": ["n", "", " ", 0, ["n"]],
+    "days": [["Monday"], ["sunday", "MONDAY"], [], "Monday", [1], ["Mon"], None],
+    "window_start_time": ["09:00", "9:00", "24:00", "23:59:59", "09:00:60", 900],
+    "window_end_time": ["10:00", "10:00:00", "99:00", ""],
+}
+
+
+def _decisions(
+    sim: Simulator, http: httpx.Client, bodies: list[dict[str, Any]]
+) -> tuple[Counter[str], list[str]]:
+    path = f"/v0/enterprise/{sim.enterprise_id}/command/"
+    outcomes: Counter[str] = Counter()
+    unexplained: list[str] = []
+    for body in bodies:
+        client_ok, why = client_accepts(body)
+        response = http.post(path, json=body)
+        assert response.status_code in (201, 400), response.text
+        sim_ok = response.status_code == 201
+        if client_ok == sim_ok:
+            outcomes["agree"] += 1
+            continue
+        direction = "client accepts" if client_ok else "simulator accepts"
+        reasons = [n for n, (side, _, ok) in DEVIATIONS.items() if side == direction and ok(body, sim)]
+        if reasons:
+            outcomes[f"deviation: {reasons[0]}"] += 1
+            continue
+        errors = None if sim_ok else response.json()["errors"]
+        unexplained.append(f"{direction}: {body}\n  client: {why}\n  simulator: {errors}")
+    return outcomes, unexplained
+
+
+def test_every_argument_and_schedule_value_on_a_grid(
+    fleet: tuple[Simulator, httpx.Client],
+) -> None:
+    """Every command's every argument, and every schedule argument, set to each value of a grid
+    of boundary and wrong-type values: the decisions agree (or a listed deviation explains)."""
+    sim, http = fleet
+    device = sim.device_ids[0]
+    bodies: list[dict[str, Any]] = []
+    for command, valid in VALID_ARGS.items():
+        names = sorted({*valid, *ARGUMENTS.get(command.value, ())}) or ["anything"]
+        for name in names:
+            for value in GRID_VALUES:
+                args = {**valid, name: value}
+                bodies.append(
+                    {"command_type": "DEVICE", "devices": [device], "command": command.value,
+                     "command_args": {k: v for k, v in args.items() if v is not None}}
+                )  # fmt: skip
+    base = {"start_datetime": "2030-06-01T00:00:00Z", "end_datetime": "2030-06-30T00:00:00Z"}
+    for schedule in ("IMMEDIATE", "WINDOW", "RECURRING"):
+        for name, values in SCHEDULE_GRID.items():
+            for value in values:
+                args = {**base, name: value}
+                if name == "window_start_time":
+                    args.setdefault("window_end_time", "10:00")
+                if name == "window_end_time":
+                    args.setdefault("window_start_time", "22:00")
+                bodies.append(
+                    {"command_type": "DEVICE", "devices": [device], "command": "REBOOT",
+                     "schedule": schedule,
+                     "schedule_args": {k: v for k, v in args.items() if v is not None}}
+                )  # fmt: skip
+    outcomes, unexplained = _decisions(sim, http, bodies)
+    print("\ngrid outcomes:", dict(sorted(outcomes.items())), "of", len(bodies))
+    assert not unexplained, "\n".join(unexplained[:10])
+    assert outcomes["agree"] >= len(bodies) * 0.9
