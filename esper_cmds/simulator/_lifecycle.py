@@ -245,9 +245,7 @@ class CommandRequest:
 class Lifecycle:
     """Computes states, totals and filters for stored requests at a given simulated time."""
 
-    def __init__(
-        self, *, fleet: Fleet, step_seconds: float, console_timezone: str = "UTC"
-    ) -> None:
+    def __init__(self, *, fleet: Fleet, step_seconds: float, console_timezone: str = "UTC") -> None:
         if step_seconds < 0:
             raise ValueError(f"step_seconds must not be negative ({step_seconds!r})")
         self.fleet = fleet

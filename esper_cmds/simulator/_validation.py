@@ -129,8 +129,8 @@ def _locale(value: Any) -> str | None:
     return "must be a locale xx[_Zzzz]_yy such as en_US or zh_Hans_CN"
 
 
-_PACKAGE = {"package_name": _string}
-_WIFI_APS = {"wifi_access_points": _structure}
+_PACKAGE: dict[str, _Rule] = {"package_name": _string}
+_WIFI_APS: dict[str, _Rule] = {"wifi_access_points": _structure}
 _STATIC_ADDRESSES = ("static_ip", "primary_dns", "subnet_mask", "gateway")
 
 COMMANDS: dict[str, tuple[dict[str, _Rule], dict[str, _Rule]] | None] = {
@@ -396,9 +396,11 @@ def _check_schedule_args(
         else:
             weekdays = frozenset(DAYS.index(d.lower()) for d in days)
     if command == "NOTIFY_DEVICE" and scheduled:
-        for key in ("name", "time_type"):
-            if args.get(key) is None:
-                errors.append(f"schedule_args.{key}: required for a scheduled NOTIFY_DEVICE")
+        errors.extend(
+            f"schedule_args.{key}: required for a scheduled NOTIFY_DEVICE"
+            for key in ("name", "time_type")
+            if args.get(key) is None
+        )
     if not scheduled or start is None or end is None or errors:
         return None
     daily = (window[0], window[1]) if window[0] is not None and window[1] is not None else None

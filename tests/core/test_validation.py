@@ -469,7 +469,7 @@ def test_a_daily_window_needs_both_ends(which: str) -> None:
 
 
 def test_command_names_in_any_case_and_typos_get_a_suggestion() -> None:
-    """"reboot" is REBOOT; "REBOT" is refused with "did you mean REBOOT?"."""
+    """ "reboot" is REBOOT; "REBOT" is refused with "did you mean REBOOT?"."""
     assert create("reboot")["command"] == "REBOOT"
     assert create(" Set_Brightness_Scale ", {"brightness_value": 5})["command"] == (
         "SET_BRIGHTNESS_SCALE"

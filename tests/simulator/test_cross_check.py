@@ -32,7 +32,9 @@ EXAMPLES = 400
 # The arguments each command with documented arguments takes (docs/commands.md); any other key
 # is a typo to the client. Commands not listed take anything.
 ARGUMENTS: dict[str, set[str]] = {
-    c.value: set(args) for c, args in VALID_ARGS.items() if args and c is not Command.UPDATE_DEVICE_CONFIG
+    c.value: set(args)
+    for c, args in VALID_ARGS.items()
+    if args and c is not Command.UPDATE_DEVICE_CONFIG
 }
 ARGUMENTS.update(
     {
@@ -84,9 +86,7 @@ def _unknown_argument(body: dict[str, Any], fleet: Simulator) -> bool:
 def _unknown_target(body: dict[str, Any], fleet: Simulator) -> bool:
     known = set(fleet.device_ids) | set(fleet.group_ids)
     ids = [*(body.get("devices") or []), *(body.get("groups") or [])]
-    return any(
-        isinstance(i, str) and _is_uuid(i) and str(uuid.UUID(i)) not in known for i in ids
-    )
+    return any(isinstance(i, str) and _is_uuid(i) and str(uuid.UUID(i)) not in known for i in ids)
 
 
 def _dynamic_with_groups(body: dict[str, Any], fleet: Simulator) -> bool:
@@ -149,7 +149,7 @@ def _command_args(draw: st.DrawFn, command: object) -> Any:
     if draw(st.integers(0, 19)) == 0:
         return draw(st.sampled_from([None, [], "x", 5]))
     try:
-        args = dict(VALID_ARGS[Command(command)])
+        args = dict(VALID_ARGS[Command(str(command))])
     except ValueError:
         args = {}
     if command == "SET_STATIC_IP" and draw(st.booleans()):
@@ -263,9 +263,9 @@ def create_bodies(draw: st.DrawFn, fleet: Simulator) -> dict[str, Any]:
         body["schedule"] = draw(_enum("schedule"))
     if body.get("schedule") not in (None, "IMMEDIATE") or draw(st.integers(0, 5)) == 0:
         body["schedule_args"] = draw(_schedule_args())
-    if body["command"] == "NOTIFY_DEVICE" and isinstance(body.get("schedule_args"), dict):
-        if draw(st.booleans()):
-            body["schedule_args"] |= {"name": "n", "time_type": "device"}
+    notify = body["command"] == "NOTIFY_DEVICE" and isinstance(body.get("schedule_args"), dict)
+    if notify and draw(st.booleans()):
+        body["schedule_args"] |= {"name": "n", "time_type": "device"}
     return body
 
 
@@ -291,7 +291,10 @@ def client_accepts(body: dict[str, Any]) -> tuple[bool, str]:
 def fleet() -> Iterator[tuple[Simulator, httpx.Client]]:
     """A small fleet served on loopback, and a plain HTTP client for raw bodies."""
     sim = Simulator(devices=12, groups=3, offline=0.25, seed=11)
-    with sim.serve_in_thread() as base_url, httpx.Client(base_url=base_url, headers=sim.headers) as http:
+    with (
+        sim.serve_in_thread() as base_url,
+        httpx.Client(base_url=base_url, headers=sim.headers) as http,
+    ):
         yield sim, http
 
 
@@ -314,7 +317,9 @@ def test_client_and_simulator_agree_on_random_creates(
     @given(body=create_bodies(sim))
     def check(body: dict[str, Any]) -> None:
         client_ok, why = client_accepts(body)
-        response = http.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
+        response = http.post(
+            path, content=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
         assert response.status_code in (201, 400), response.text
         sim_ok = response.status_code == 201
         if client_ok == sim_ok:
@@ -372,7 +377,9 @@ def _decisions(
             outcomes["agree"] += 1
             continue
         direction = "client accepts" if client_ok else "simulator accepts"
-        reasons = [n for n, (side, _, ok) in DEVIATIONS.items() if side == direction and ok(body, sim)]
+        reasons = [
+            n for n, (side, _, ok) in DEVIATIONS.items() if side == direction and ok(body, sim)
+        ]
         if reasons:
             outcomes[f"deviation: {reasons[0]}"] += 1
             continue

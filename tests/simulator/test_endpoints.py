@@ -45,7 +45,8 @@ async def test_each_documented_device_filter_narrows_the_listing(sim: Simulator)
 
     non_gms = await _listed(sim, is_gms="false")
     gms = await _listed(sim, is_gms="true")
-    assert non_gms and gms
+    assert non_gms
+    assert gms
     assert len(non_gms) + len(gms) == 40
     assert not any(d["is_gms"] for d in non_gms)
 

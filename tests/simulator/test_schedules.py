@@ -74,7 +74,10 @@ async def test_window_fires_only_on_its_days_inside_its_daily_window() -> None:
     }
     async with sim.client() as client:
         req = await create(client, sim, devices=[device], schedule="WINDOW", schedule_args=args)
-        for moment in (THURSDAY + dt.timedelta(hours=9, minutes=30), THURSDAY.replace(day=2, hour=9)):
+        for moment in (
+            THURSDAY + dt.timedelta(hours=9, minutes=30),
+            THURSDAY.replace(day=2, hour=9),
+        ):
             _at(sim, moment)  # Thursday and Friday inside the hours, but not the day
             assert (await _states(client, sim, req["id"]))[device] == "Command Scheduled"
         _at(sim, dt.datetime(2026, 1, 3, 8, 59, 59, tzinfo=UTC))
@@ -141,14 +144,10 @@ async def test_device_time_reads_each_devices_own_timezone() -> None:
             tokyo: "Command Initiated",
             utc: "Command Scheduled",
         }
-        assert set((await _states(client, sim, by_console["id"])).values()) == {
-            "Command Scheduled"
-        }
+        assert set((await _states(client, sim, by_console["id"])).values()) == {"Command Scheduled"}
         _at(sim, dt.datetime(2026, 1, 2, 9, 0, 0, tzinfo=UTC))
         assert (await _states(client, sim, by_device["id"]))[utc] == "Command Initiated"
-        assert set((await _states(client, sim, by_console["id"])).values()) == {
-            "Command Initiated"
-        }
+        assert set((await _states(client, sim, by_console["id"])).values()) == {"Command Initiated"}
 
 
 @pytest.mark.anyio
@@ -238,14 +237,16 @@ async def test_recurring_stops_at_the_first_success_and_window_never_retries() -
         first_window = await _states(client, sim, window["id"])
         retrying = [d for d, state in first.items() if state == "Command Scheduled"]
         assert retrying, "expected some first attempts to fail"
-        assert {s for s in first.values()} == {"Command Scheduled", "Command Success"}
+        assert set(first.values()) == {"Command Scheduled", "Command Success"}
         assert "Command Failure" in first_window.values()
         seen_success_after_retry = False
         for day in range(2, 30):
             _at(sim, dt.datetime(2026, 1, day, 9, 1, tzinfo=UTC))
             states = await _states(client, sim, recurring["id"])
             # Success is final: a row that succeeded never goes back to Scheduled.
-            assert all(states[d] == "Command Success" for d in first if first[d] == "Command Success")
+            assert all(
+                states[d] == "Command Success" for d in first if first[d] == "Command Success"
+            )
             seen_success_after_retry |= any(states[d] == "Command Success" for d in retrying)
             first = states
             assert await _states(client, sim, window["id"]) == first_window

@@ -65,9 +65,7 @@ def test_simulator_conforms_to_the_corrected_document(
     # enterprise is a plain 404, which the generated UUIDs would hit every time).
     if case.path_parameters and "enterprise_id" in case.path_parameters:
         case.path_parameters["enterprise_id"] = sim.enterprise_id
-    excluded = [
-        _CHECKS[check] for (method, check) in EXPLAINED if method == case.method.upper()
-    ]
+    excluded = [_CHECKS[check] for (method, check) in EXPLAINED if method == case.method.upper()]
     case.call_and_validate(base_url=base_url, headers=sim.headers, excluded_checks=excluded)
 
 
