@@ -286,6 +286,8 @@ class Lifecycle:
                 while k < len(windows) and len(starts) < MAX_ATTEMPTS:
                     a, b = windows[k]
                     s = fleet.next_online(index, max(a, earliest))
+                    if s == _INF:
+                        break  # never online again: no later window helps
                     if s >= b or s >= req.deadline:
                         k += 1
                         continue

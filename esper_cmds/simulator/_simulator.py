@@ -40,6 +40,12 @@ class Simulator:
     Use `transport` for in-process calls (``httpx.AsyncClient(transport=sim.transport,
     base_url=sim.base_url)``) or `serve_in_thread` for a real loopback server. Everything is
     deterministic from `seed`; with the default `ManualClock`, time moves only when a test says so.
+
+    Schedules read their daily windows in `console_timezone` or, with ``time_type: device``, in
+    each device's timezone (device *i* gets ``device_timezones[i % len]``). Keys in
+    `read_only_api_keys` may read but get 403 on create. `queue_expiry_seconds` is the
+    simulator's own choice (Esper documents none): how long an IMMEDIATE command waits for an
+    offline device before "Command TimeOut"; scheduled ones expire at their ``end_datetime``.
     """
 
     def __init__(
