@@ -340,3 +340,55 @@ def test_windows_follow_dst_and_cross_midnight() -> None:
     assert _utc(window_intervals(autumn, new_york)) == [("01 05:30", "01 07:30")]
     whole = _schedule(window=None, days=None)
     assert len(window_intervals(whole, new_york)) == 1
+
+
+@pytest.mark.anyio
+async def test_the_client_creates_lists_and_watches_a_recurring_schedule() -> None:
+    """Through the client: a RECURRING create with days, window, device time and an extra key is
+    stored as sent, lists and parses, filters in lower case find it, and rows retry."""
+    from esper_cmds import CommandState, EsperClient, Schedule, TimeType
+
+    sim = Simulator(devices=6, groups=1, offline=0.0, failure_rate=1.0)
+    async with EsperClient(
+        base_url=sim.base_url,
+        api_key=sim.api_key,
+        enterprise_id=sim.enterprise_id,
+        transport=sim.transport,
+        rate_limit=None,
+        env={},
+    ) as client:
+        created = await client.commands.create(
+            command="reboot",
+            devices=[d.upper() for d in sim.device_ids] + sim.device_ids[:2],
+            device_type="ALL",
+            schedule="recurring",
+            schedule_args={
+                "name": "weekend-nights",
+                "start_datetime": THURSDAY,
+                "end_datetime": THURSDAY + dt.timedelta(days=4),
+                "days": ["Saturday", "sunday"],
+                "window_start_time": "22:00",
+                "window_end_time": "02:00",
+                "time_type": "Device",
+                "priority": "low",  # a key the docs do not name: sent and kept
+            },
+        )
+        assert created.schedule is Schedule.RECURRING
+        assert created.schedule_args is not None
+        assert created.schedule_args.time_type is TimeType.DEVICE
+        assert sorted(str(d) for d in created.devices) == sim.device_ids
+        listed = await client.commands.list(command="reboot", command_type="device").to_list(
+            max_items=10
+        )
+        assert [r.id for r in listed] == [created.id]
+        assert listed[0].schedule_args == created.schedule_args
+        _at(sim, dt.datetime(2026, 1, 3, 22, 0, 5, tzinfo=UTC))  # Saturday night: failed once
+        states = {s.state for s in await client.commands.statuses(created.id).to_list(max_items=10)}
+        assert states == {CommandState.SCHEDULED}  # waiting to retry, not terminal
+        _at(sim, dt.datetime(2026, 1, 5, tzinfo=UTC))
+        states = {s.state for s in await client.commands.statuses(created.id).to_list(max_items=10)}
+    assert states == {CommandState.FAILURE}
+    async with sim.client() as raw:
+        stored = (await raw.get(f"/v0/enterprise/{sim.enterprise_id}/command/")).json()
+    assert stored["results"][0]["schedule_args"]["priority"] == "low"
+    assert stored["results"][0]["schedule_args"]["time_type"] == "device"
