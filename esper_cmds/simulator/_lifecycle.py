@@ -23,7 +23,8 @@ the days and daily window of ``schedule_args`` read in the console's timezone or
 first time its device is online inside a window; until then it is Scheduled (outside a window) or
 Queued (inside one, device offline), and TimeOut at the end. A RECURRING row whose attempt fails
 waits (Scheduled) for the next window in which its device is online and fires again, until an
-attempt succeeds or the schedule ends; its last failure is final only then.
+attempt succeeds or the schedule ends; its last failure is final only then. A RECURRING schedule
+without days or a daily window recurs daily (each local day is a window).
 """
 
 from __future__ import annotations
@@ -124,8 +125,10 @@ def window_intervals(timing: Schedule, tz: dt.tzinfo) -> list[tuple[float, float
     DST change skips opens at the same wall time shifted by the gap, as `datetime` does.
     """
     start, end = timing.start, timing.end
-    if timing.days is None and timing.window is None:
+    if timing.days is None and timing.window is None and not timing.recurring:
         return [(start, end)]
+    # RECURRING without days or a daily window recurs daily: each local day is a window, so a
+    # failed attempt fires again the next day.
     first = dt.datetime.fromtimestamp(start, tz).date() - dt.timedelta(days=1)
     last = dt.datetime.fromtimestamp(end, tz).date()
     out: list[tuple[float, float]] = []

@@ -256,6 +256,29 @@ async def test_recurring_stops_at_the_first_success_and_window_never_retries() -
 
 
 @pytest.mark.anyio
+async def test_recurring_without_a_daily_window_retries_the_next_day() -> None:
+    """Without days or a daily window, each local day is a window: a failure fires again at the
+    next midnight (the device's, here Tokyo's: 15:00 UTC)."""
+    sim = Simulator(
+        devices=1, groups=1, offline=0.0, failure_rate=1.0, device_timezones=["Asia/Tokyo"]
+    )
+    device = sim.device_ids[0]
+    args = {
+        "start_datetime": _iso(THURSDAY + dt.timedelta(hours=1)),
+        "end_datetime": _iso(THURSDAY + dt.timedelta(days=2)),
+        "time_type": "device",
+    }
+    async with sim.client() as client:
+        req = await create(client, sim, devices=[device], schedule="RECURRING", schedule_args=args)
+        _at(sim, THURSDAY.replace(hour=1))
+        assert (await _states(client, sim, req["id"]))[device] == "Command Initiated"
+        _at(sim, THURSDAY.replace(hour=14, minute=59))
+        assert (await _states(client, sim, req["id"]))[device] == "Command Scheduled"
+        _at(sim, THURSDAY.replace(hour=15))
+        assert (await _states(client, sim, req["id"]))[device] == "Command Initiated"
+
+
+@pytest.mark.anyio
 async def test_cancel_ends_a_recurring_retry() -> None:
     """Cancelling while a failed RECURRING row waits for its next window cancels it."""
     sim = Simulator(devices=1, groups=1, offline=0.0, failure_rate=1.0)
@@ -338,8 +361,9 @@ def test_windows_follow_dst_and_cross_midnight() -> None:
         days=frozenset({6}),
     )
     assert _utc(window_intervals(autumn, new_york)) == [("01 05:30", "01 07:30")]
-    whole = _schedule(window=None, days=None)
-    assert len(window_intervals(whole, new_york)) == 1
+    assert len(window_intervals(_schedule(window=None, recurring=False), new_york)) == 1
+    daily = window_intervals(_schedule(window=None), new_york)  # RECURRING: a window a day
+    assert _utc(daily)[:2] == [("06 00:00", "06 05:00"), ("06 05:00", "07 05:00")]
 
 
 @pytest.mark.anyio
