@@ -7,10 +7,11 @@ the field and the rule, so a bad run is refused whole instead of failing device 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
+import difflib
 import math
 import re
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -124,16 +125,29 @@ def check_json(field: str, value: object, *, _depth: int = 0) -> None:
 
 
 def parse_enum(value: object, enum_type: type[_E], field: str) -> _E:
-    """An enum member from itself or its string, or a `ValidationError` listing the choices."""
-    try:
-        return enum_type(value)  # type: ignore[arg-type]  # a wrong type is refused just below
-    except ValueError:
-        choices = ", ".join(m.value for m in enum_type)
-        raise ValidationError(field, f"must be one of {choices}", value) from None
+    """An enum member from itself or its string in any case, or a `ValidationError`.
+
+    The error lists the choices, or suggests the closest one when the value looks like a typo.
+    """
+    if isinstance(value, enum_type):
+        return value
+    if isinstance(value, str) and value.isascii():
+        folded = value.strip().casefold()
+        for member in enum_type:
+            if member.value.casefold() == folded:
+                return member
+        close = difflib.get_close_matches(
+            folded, [m.value.casefold() for m in enum_type], n=1, cutoff=0.75
+        )
+        if close:
+            match = next(m.value for m in enum_type if m.value.casefold() == close[0])
+            raise ValidationError(field, f"is not one of the choices; did you mean {match}?", value)
+    choices = ", ".join(m.value for m in enum_type)
+    raise ValidationError(field, f"must be one of {choices}", value)
 
 
 def parse_command(value: object) -> Command:
-    """The command as a `Command` member (given as a member or its string)."""
+    """The command as a `Command` member (a member or its name in any case, e.g. ``"reboot"``)."""
     return parse_enum(value, Command, "command")
 
 
@@ -168,17 +182,27 @@ def _choice(*allowed: str) -> _Check:
     return check
 
 
-def _present(field: str, value: Any) -> None:
-    if value is None or value == {} or value == []:
-        raise ValidationError(field, "is required and must not be empty", value)
+def _access_points(field: str, value: Any) -> None:
+    # The SDK types it as a JSON object; Esper's examples send a list of access points.
+    if not isinstance(value, Mapping | list | tuple) or not value:
+        raise ValidationError(field, "must be a non-empty JSON object or list", value)
 
 
-def _ip_address(field: str, value: Any) -> None:
+def _timezone(field: str, value: Any) -> None:
     _text(field, value)
+    if not _is_iana_timezone(value):
+        raise ValidationError(field, "must be an IANA timezone name such as Europe/Berlin", value)
+
+
+def _is_iana_timezone(name: str) -> bool:
+    # ZoneInfo also opens paths; these never name a zone in the IANA database.
+    if name.startswith("/") or ".." in name or len(name) > 64:
+        return False
     try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValidationError(field, "must be an IP address", value) from None
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 _LOCALE = re.compile(r"[a-z]{2}(_[A-Z][a-z]{3})?_[A-Z]{2}")
@@ -195,15 +219,19 @@ _GRANT_STATES = _choice(
     "PERMISSION_GRANT_STATE_GRANTED",
 )
 
-# command -> (required arguments, optional arguments), each with its check.
+_STATIC_ADDRESSES = ("static_ip", "primary_dns", "subnet_mask", "gateway")
+
+# command -> (required arguments, optional arguments), each with its check. A command listed here
+# takes no other argument (a stray key is a typo, refused with a suggestion); a command not listed
+# has no arguments the docs name, and takes anything. docs/commands.md is this table in prose.
 _RULES: dict[Command, tuple[dict[str, _Check], dict[str, _Check]]] = {
     Command.ADD_TO_WHITELIST: ({"package_name": _text}, {}),
     Command.CLEAR_APP_DATA: ({"package_name": _text}, {}),
     Command.REMOVE_FROM_WHITELIST: ({"package_name": _text}, {}),
     Command.SET_KIOSK_APP: ({"package_name": _text}, {}),
     Command.UNINSTALL: ({"package_name": _text}, {}),
-    Command.ADD_WIFI_AP: ({"wifi_access_points": _present}, {}),
-    Command.REMOVE_WIFI_AP: ({"wifi_access_points": _present}, {}),
+    Command.ADD_WIFI_AP: ({"wifi_access_points": _access_points}, {}),
+    Command.REMOVE_WIFI_AP: ({"wifi_access_points": _access_points}, {}),
     Command.INSTALL: ({"app_version": _text}, {}),
     Command.SET_APP_PERMISSION: (
         {"package_name": _text, "grant_state": _GRANT_STATES, "permission": _text},
@@ -229,7 +257,7 @@ _RULES: dict[Command, tuple[dict[str, _Check], dict[str, _Check]]] = {
     Command.SET_SCREEN_OFF_TIMEOUT: ({"screen_off_timeout": _integer(5000, 1_800_000, -1)}, {}),
     Command.SET_STREAM_VOLUME: ({"stream": _integer(0, 3), "volume_level": _integer(0, 100)}, {}),
     Command.SET_NEW_POLICY: ({"policy_url": _text}, {}),
-    Command.SET_TIMEZONE: ({"timezone_string": _text}, {}),
+    Command.SET_TIMEZONE: ({"timezone_string": _timezone}, {}),
     Command.RESET_LOCKSCREEN_PASSWORD: ({"new_lockscreen_password": _text}, {}),
     Command.CAPTURE_SCREENSHOT: ({}, {"tag": _text}),
     Command.NOTIFY_DEVICE: ({"title": _text, "message": _text}, {"url": _text}),
@@ -238,33 +266,53 @@ _RULES: dict[Command, tuple[dict[str, _Check], dict[str, _Check]]] = {
         {"wifi_state": _flag},
         {"wifi_revert_timeout": _integer(1, 2**31 - 1)},
     ),
+    # The static addresses are required only when DHCP is off (see validate_command_args); the
+    # docs never restrict their text, so any non-empty string is sent (a hostname DNS, say).
     Command.SET_STATIC_IP: (
-        {
-            "interface": _text,
-            "dhcp_enabled": _flag,
-            "static_ip": _ip_address,
-            "primary_dns": _ip_address,
-            "subnet_mask": _ip_address,
-            "gateway": _ip_address,
-        },
-        {"secondary_dns": _ip_address},
+        {"interface": _text, "dhcp_enabled": _flag},
+        {**dict.fromkeys(_STATIC_ADDRESSES, _text), "secondary_dns": _text},
     ),
 }
 
 
 def validate_command_args(command: Command, args: Mapping[str, Any]) -> None:
-    """Check `args` against what `command` requires; raise `ValidationError` on the first fault.
+    """Check `args` against what `command` takes; raise `ValidationError` on a fault.
 
-    Commands without documented arguments accept any (Esper ignores what it does not use).
+    An argument the command does not take is refused, with the closest known name suggested;
+    every missing required argument is named in one error. Commands without documented
+    arguments accept any (Esper stores what it does not use).
     """
-    required, optional = _RULES.get(command, ({}, {}))
+    rules = _RULES.get(command)
+    if rules is None:
+        return
+    required, optional = rules
+    if command is Command.SET_STATIC_IP and args.get("dhcp_enabled") is False:
+        required = {**required, **{k: optional[k] for k in _STATIC_ADDRESSES}}
+    known = required.keys() | optional.keys()
+    for name in args:
+        if name not in known:
+            raise ValidationError(
+                f"command_args.{name}", _unknown_argument(command, name, sorted(known)), args[name]
+            )
+    missing = [name for name in required if args.get(name) is None]
+    if len(missing) == 1:
+        raise ValidationError(f"command_args.{missing[0]}", f"is required by {command.value}")
+    if missing:
+        names = ", ".join(missing)
+        raise ValidationError("command_args", f"{names} are required by {command.value}")
     for name, check in required.items():
-        if name not in args or args[name] is None:
-            raise ValidationError(f"command_args.{name}", f"is required by {command.value}", None)
         check(f"command_args.{name}", args[name])
     for name, check in optional.items():
-        if args.get(name) is not None:
+        if name not in required and args.get(name) is not None:
             check(f"command_args.{name}", args[name])
+
+
+def _unknown_argument(command: Command, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"is not an argument of {command.value}; did you mean {close[0]}?"
+    takes = ", ".join(known) if known else "no arguments"
+    return f"is not an argument of {command.value} (it takes {takes})"
 
 
 def _args_dict(command_args: CommandArgs | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -293,11 +341,15 @@ def _schedule_args_dict(
                 "schedule_args", f"is required by the {schedule.value} schedule", None
             )
         return None
+    extra: dict[str, Any] = {}
     if isinstance(schedule_args, Mapping):
-        try:
-            schedule_args = ScheduleArgs(**schedule_args)
-        except TypeError as exc:
-            raise ValidationError("schedule_args", f"unknown key ({exc})", schedule_args) from None
+        # Keys the docs do not name are sent as given (Esper stores them); known ones are checked.
+        for key in schedule_args:
+            if not isinstance(key, str):
+                raise ValidationError("schedule_args", "keys must be strings", key)
+        known = {k: v for k, v in schedule_args.items() if k in _SCHEDULE_FIELDS}
+        extra = {k: v for k, v in schedule_args.items() if k not in _SCHEDULE_FIELDS}
+        schedule_args = ScheduleArgs(**known)
     if not isinstance(schedule_args, ScheduleArgs):
         raise ValidationError("schedule_args", "must be a ScheduleArgs or a mapping", schedule_args)
     start = _schedule_time(schedule, "start_datetime", schedule_args.start_datetime)
@@ -318,8 +370,28 @@ def _schedule_args_dict(
             raise ValidationError(
                 f"schedule_args.{name}", "must be a time of day HH:MM[:SS]", value
             )
+    opens, closes = schedule_args.window_start_time, schedule_args.window_end_time
+    if (opens is None) != (closes is None):
+        missing = "window_end_time" if closes is None else "window_start_time"
+        raise ValidationError(
+            f"schedule_args.{missing}", "is required with the other window time", None
+        )
+    if opens is not None and closes is not None and _seconds(opens) == _seconds(closes):
+        raise ValidationError(
+            "schedule_args.window_end_time", "must differ from window_start_time", closes
+        )
     result: dict[str, Any] = unstructure(schedule_args)
+    for key, value in extra.items():
+        result.setdefault(key, value)
     return result
+
+
+_SCHEDULE_FIELDS = frozenset(a.name for a in attrs.fields(ScheduleArgs))
+
+
+def _seconds(time_of_day: str) -> int:
+    parts = [int(p) for p in time_of_day.split(":")]
+    return parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) > 2 else 0)
 
 
 def _schedule_time(schedule: Schedule, name: str, value: Any) -> dt.datetime | None:
@@ -346,13 +418,21 @@ def _aware_datetime(field: str, value: Any) -> dt.datetime:
     return value
 
 
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 def _days(value: Any) -> tuple[str, ...]:
     """``days`` as a tuple of day names; a bare string would be sent as a list of letters."""
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise ValidationError("schedule_args.days", "must be a list of day names", value)
     days = tuple(value)
+    if not days:
+        raise ValidationError("schedule_args.days", "must name at least one day", value)
     for i, day in enumerate(days):
-        _text(f"schedule_args.days[{i}]", day)
+        if not isinstance(day, str) or not day.isascii() or day.lower() not in _DAYS:
+            raise ValidationError(
+                f"schedule_args.days[{i}]", "must be a day name such as Monday", day
+            )
     return days
 
 
@@ -386,12 +466,9 @@ def infer_command_type(
     return kind
 
 
-def _no_duplicates(ids: list[uuid.UUID], field: str) -> None:
-    seen: dict[uuid.UUID, int] = {}
-    for i, value in enumerate(ids):
-        if value in seen:
-            raise ValidationError(f"{field}[{i}]", f"duplicates {field}[{seen[value]}]", str(value))
-        seen[value] = i
+def _distinct(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    # The same target twice is one target (as the fan-out and Esper treat it); first one wins.
+    return list(dict.fromkeys(ids))
 
 
 def build_create_payload(
@@ -407,8 +484,8 @@ def build_create_payload(
 ) -> dict[str, Any]:
     """Validate a create and return the exact JSON body to send."""
     parsed_command = parse_command(command)
-    device_ids = parse_uuids(devices, "devices")
-    group_ids = parse_uuids(groups, "groups")
+    device_ids = _distinct(parse_uuids(devices, "devices"))
+    group_ids = _distinct(parse_uuids(groups, "groups"))
     if len(device_ids) > MAX_DEVICES_PER_REQUEST:
         raise ValidationError(
             "devices",
@@ -421,8 +498,6 @@ def build_create_payload(
             f"at most {MAX_GROUPS_PER_REQUEST} per request (use fan_out for more)",
             len(group_ids),
         )
-    _no_duplicates(device_ids, "devices")
-    _no_duplicates(group_ids, "groups")
     kind = infer_command_type(command_type, device_ids, group_ids)
     parsed_device_type = parse_enum(device_type, DeviceType, "device_type")
     parsed_schedule = parse_enum(schedule, Schedule, "schedule")

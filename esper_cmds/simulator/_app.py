@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -14,9 +15,10 @@ from starlette.routing import BaseRoute, Route
 
 from ._clock import ManualClock
 from ._faults import FaultPlan
+from ._fleet import Device
 from ._gate import Gate, GateSettings
 from ._pagination import page, parse_window
-from ._validation import ValidationFailed, validate_create
+from ._validation import ValidationFailed, canonical_uuid, validate_create
 from ._wire import (
     dumps,
     error_body,
@@ -66,7 +68,7 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
     async def create(request: Request) -> Response:
         try:
             body = json.loads(await request.body() or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             return _error(400, "body: malformed JSON")
         with sim._lock:
             try:
@@ -94,12 +96,18 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
         window = parse_window(request.query_params, max_limit=sim.max_page_size)
         query = request.query_params
         with sim._lock:
-            req = sim._store.by_id.get(request.path_params["request_id"])
+            # UUIDs are matched in any case, as Django's UUID path converter does.
+            request_id = canonical_uuid(request.path_params["request_id"])
+            req = sim._store.by_id.get(request_id) if request_id else None
             if req is None:
                 return _not_found()
             now = sim.clock.time()
+            device = query.get("device") or None
             rows = sim._store.rows(
-                req, device=query.get("device") or None, state=query.get("state") or None, now=now
+                req,
+                device=None if device is None else (canonical_uuid(device) or device),
+                state=query.get("state") or None,
+                now=now,
             )
             lifecycle = sim._lifecycle
             results = []
@@ -110,7 +118,7 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
 
     async def history(request: Request) -> Response:
         window = parse_window(request.query_params, max_limit=sim.max_page_size)
-        device_id = request.path_params["device_id"]
+        device_id = canonical_uuid(request.path_params["device_id"]) or ""
         wanted = request.query_params.get("state") or None
         if device_id not in sim._fleet.by_id:
             return _not_found()
@@ -131,18 +139,10 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
         window = parse_window(request.query_params, max_limit=sim.max_page_size)
         query = request.query_params
         fleet = sim._fleet
-        found = fleet.devices
-        if group := query.get("group"):
-            found = [d for d in found if d.group_id == group]
-        if name := query.get("name"):
-            found = [d for d in found if d.name == name]
-        if search := query.get("search"):
-            needle = search.lower()
-            found = [
-                d
-                for d in found
-                if needle in d.name.lower() or needle in d.imei or needle in d.serial.lower()
-            ]
+        try:
+            found = filter_devices(fleet.devices, query)
+        except ValueError as exc:
+            return _error(400, str(exc))
         base = _api_base(request)
         with sim._lock:
             now = sim.clock.time()
@@ -216,7 +216,11 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
-        return _error(status, "Not found." if status == 404 else "Method not allowed.")
+        if status != 405:
+            return _error(404, "Not found.")
+        # RFC 9110: a 405 says which methods the resource does allow.
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        return _json(error_body(405, "Method not allowed."), 405, headers)
 
     admin: list[BaseRoute] = []
     for prefix in ("/__sim__", "/api/__sim__"):
@@ -245,6 +249,55 @@ def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
         middleware=[Middleware(Gate, settings=gate)],
         exception_handlers={404: not_found, 405: not_found},
     )
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def filter_devices(devices: list[Device], query: Mapping[str, str]) -> list[Device]:
+    """The devices matching the device listing's documented filters (ValueError if malformed).
+
+    Exact filters (name, group, imei, serial, state, brand, is_gms) compare whole values, text
+    ones case-insensitively; ``search`` is a substring of name, IMEI or MAC; ``tags`` a
+    substring of any tag.
+    """
+    found = devices
+    if group := query.get("group"):
+        wanted_group = canonical_uuid(group)
+        if wanted_group is None:
+            raise ValueError("group: must be a UUID")
+        found = [d for d in found if d.group_id == wanted_group]
+    if name := query.get("name"):
+        found = [d for d in found if d.name == name]
+    if imei := query.get("imei"):
+        found = [d for d in found if d.imei == imei]
+    if serial := query.get("serial"):
+        found = [d for d in found if d.serial.lower() == serial.lower()]
+    if brand := query.get("brand"):
+        found = [d for d in found if d.brand.lower() == brand.lower()]
+    if state := query.get("state"):
+        try:
+            wanted_state = int(state)
+        except ValueError:
+            raise ValueError("state: must be an integer") from None
+        found = [d for d in found if d.state == wanted_state]
+    if is_gms := query.get("is_gms"):
+        if is_gms.lower() not in _TRUE + _FALSE:
+            raise ValueError("is_gms: must be true or false")
+        wanted_gms = is_gms.lower() in _TRUE
+        found = [d for d in found if d.is_gms is wanted_gms]
+    if tags := query.get("tags"):
+        needle = tags.lower()
+        found = [d for d in found if any(needle in tag.lower() for tag in d.tags)]
+    if search := query.get("search"):
+        needle = search.lower()
+        found = [
+            d
+            for d in found
+            if needle in d.name.lower() or needle in d.imei or needle in d.mac.lower()
+        ]
+    return found
 
 
 async def _admin_body(request: Request) -> dict[str, Any]:

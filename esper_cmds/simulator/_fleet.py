@@ -22,6 +22,8 @@ from dataclasses import dataclass
 __all__ = ["Device", "Fleet", "Group"]
 
 _INF = math.inf
+_BRANDS = ("Samsung", "Zebra", "Lenovo", "Google")
+_TAGS = (("kiosk",), ("warehouse", "scanner"), ("retail", "kiosk"), ())
 
 
 def random_uuid(rng: random.Random) -> str:
@@ -50,6 +52,13 @@ class Device:
     group_id: str | None
     key: int
     """A 64-bit number derived from the id, mixed into per-(request, device) draws."""
+    brand: str = "Samsung"
+    mac: str = "02:00:00:00:00:00"
+    """The Wi-Fi MAC address (``search`` matches it, as Esper's does)."""
+    tags: tuple[str, ...] = ()
+    is_gms: bool = True
+    state: int = 1
+    """Esper's device state code (1 is active)."""
 
 
 class Fleet:
@@ -64,6 +73,7 @@ class Fleet:
         seed: int,
         start: float,
         churn_seconds: float | None,
+        timezones: Sequence[str] = ("UTC",),
     ) -> None:
         if devices < 0 or groups < 0:
             raise ValueError("devices and groups must not be negative")
@@ -89,6 +99,9 @@ class Fleet:
             gid = group_ids[gi] if gi is not None else None
             if gi is not None:
                 members[gi].append(did)
+            key = uuid.UUID(did).int & 0xFFFF_FFFF_FFFF_FFFF
+            # Brand, tags, GMS and MAC follow from the index and id, not from `rng`, so adding
+            # them left every seed's ids, serials and online draws as they were.
             self.devices.append(
                 Device(
                     id=did,
@@ -97,7 +110,11 @@ class Fleet:
                     serial=f"SN{rng.getrandbits(40):012X}",
                     imei=f"35{rng.randrange(10**13):013d}",
                     group_id=gid,
-                    key=uuid.UUID(did).int & 0xFFFF_FFFF_FFFF_FFFF,
+                    key=key,
+                    brand=_BRANDS[i % len(_BRANDS)],
+                    mac="02:" + ":".join(f"{key >> s & 0xFF:02x}" for s in range(32, -8, -8)),
+                    tags=_TAGS[i % len(_TAGS)],
+                    is_gms=i % 5 != 4,
                 )
             )
             online = i not in offline_set
@@ -118,8 +135,12 @@ class Fleet:
         # device index -> (pin times, pin states), both ascending by time
         self._pin_times: dict[int, list[float]] = {}
         self._pin_states: dict[int, list[bool]] = {}
+        if not timezones:
+            raise ValueError("timezones must name at least one timezone")
+        # Device i lives in timezones[i % len]: spread evenly, and independent of the seed's draws.
+        self._timezones: list[str] = [timezones[i % len(timezones)] for i in range(devices)]
         self.version = 0
-        """Bumped by every `set_online`, so lifecycle caches know to recompute start times."""
+        """Bumped by every `pin` and `set_timezone`, so lifecycle caches know to recompute."""
 
     # -- base timeline (drawn state, plus churn) ------------------------------------------------
 
@@ -204,6 +225,15 @@ class Fleet:
             states.pop()
         times.append(t)
         states.append(online)
+        self.version += 1
+
+    def timezone_of(self, i: int) -> str:
+        """The IANA timezone device `i` (by index) keeps its clock in."""
+        return self._timezones[i]
+
+    def set_timezone(self, i: int, name: str) -> None:
+        """Move device `i` to timezone `name` (schedules read in device time follow it)."""
+        self._timezones[i] = name
         self.version += 1
 
     def expand_groups(self, group_ids: Sequence[str]) -> list[str]:

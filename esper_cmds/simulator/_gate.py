@@ -72,8 +72,10 @@ class GateSettings:
         latency: float,
         latency_jitter: float,
         seed: int,
+        read_only_keys: frozenset[str] = frozenset(),
     ) -> None:
         self.api_key = api_key
+        self.read_only_keys = read_only_keys
         self.enterprise_id = enterprise_id
         self.accounting = accounting
         self.faults = faults
@@ -153,15 +155,22 @@ class Gate:
 
         authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or token.strip() != cfg.api_key:
+        token = token.strip()
+        read_only = token in cfg.read_only_keys
+        if scheme.lower() != "bearer" or (token != cfg.api_key and not read_only):
             message = "Authentication credentials were not provided or are invalid."
             await _send_json(send, 401, error_body(401, message), [])
+            return
+        if read_only and name == "create":
+            # A key that may read but not act: Esper's documented 403 on create.
+            message = "You do not have permission to perform this action."
+            await _send_json(send, 403, error_body(403, message), [])
             return
         if enterprise_id != cfg.enterprise_id:
             await _send_json(send, 404, error_body(404, "Not found."), [])
             return
         if cfg.rate_limiter is not None:
-            wait = cfg.rate_limiter.acquire(token.strip())
+            wait = cfg.rate_limiter.acquire(token)
             if wait is not None:
                 acct.throttle()
                 await self._throttled(send, wait)

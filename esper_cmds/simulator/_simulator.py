@@ -7,7 +7,8 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+import zoneinfo
+from collections.abc import Iterable, Iterator, Sequence
 
 import httpx
 from starlette.applications import Starlette
@@ -39,6 +40,12 @@ class Simulator:
     Use `transport` for in-process calls (``httpx.AsyncClient(transport=sim.transport,
     base_url=sim.base_url)``) or `serve_in_thread` for a real loopback server. Everything is
     deterministic from `seed`; with the default `ManualClock`, time moves only when a test says so.
+
+    Schedules read their daily windows in `console_timezone` or, with ``time_type: device``, in
+    each device's timezone (device *i* gets ``device_timezones[i % len]``). Keys in
+    `read_only_api_keys` may read but get 403 on create. `queue_expiry_seconds` is the
+    simulator's own choice (Esper documents none): how long an IMMEDIATE command waits for an
+    offline device before "Command TimeOut"; scheduled ones expire at their ``end_datetime``.
     """
 
     def __init__(
@@ -61,11 +68,18 @@ class Simulator:
         api_key: str | None = None,
         enterprise_id: str | None = None,
         issued_by: str = "1",
+        read_only_api_keys: Iterable[str] = (),
+        device_timezones: Sequence[str] = ("UTC",),
+        console_timezone: str = "UTC",
     ) -> None:
         if max_page_size < 1:
             raise ValueError(f"max_page_size must be at least 1 ({max_page_size!r})")
         if latency < 0 or latency_jitter < 0:
             raise ValueError("latency and latency_jitter must not be negative")
+        for name in (*device_timezones, console_timezone):
+            zoneinfo.ZoneInfo(name)  # an unknown timezone fails here, not mid-request
+        if isinstance(device_timezones, str):
+            device_timezones = (device_timezones,)
         self.clock: Clock = clock if clock is not None else ManualClock()
         """The simulated clock (a `ManualClock` unless one was given)."""
         self.api_key: str = api_key or "sim-" + _derived(seed, "api-key").hex()[:32]
@@ -88,8 +102,11 @@ class Simulator:
             seed=seed,
             start=self._created,
             churn_seconds=churn_seconds,
+            timezones=device_timezones,
         )
-        self._lifecycle = Lifecycle(fleet=self._fleet, step_seconds=step_seconds)
+        self._lifecycle = Lifecycle(
+            fleet=self._fleet, step_seconds=step_seconds, console_timezone=console_timezone
+        )
         self._store = CommandStore(
             fleet=self._fleet,
             lifecycle=self._lifecycle,
@@ -115,7 +132,10 @@ class Simulator:
             latency=latency,
             latency_jitter=latency_jitter,
             seed=seed,
+            read_only_keys=frozenset(read_only_api_keys),
         )
+        self.read_only_api_keys: frozenset[str] = self._gate.read_only_keys
+        """Keys that may read but get 403 on create (e.g. a console's read-only key)."""
         self._app = build_app(self, self._gate)
         self._transport = SimTransport(self._app)
 
@@ -184,6 +204,19 @@ class Simulator:
         """
         with self._lock:
             self._fleet.pin(self._fleet.by_id[device_id].index, self.clock.time(), online)
+
+    def device_timezone(self, device_id: str) -> str:
+        """The IANA timezone a device keeps its clock in (``time_type: device`` reads it)."""
+        return self._fleet.timezone_of(self._fleet.by_id[device_id].index)
+
+    def set_device_timezone(self, device_id: str, timezone: str) -> None:
+        """Move a device to another timezone (ValueError if `timezone` is not an IANA name)."""
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {timezone!r}") from exc
+        with self._lock:
+            self._fleet.set_timezone(self._fleet.by_id[device_id].index, timezone)
 
     # -- commands --------------------------------------------------------------------------------
 

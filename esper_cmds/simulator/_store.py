@@ -10,12 +10,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._fleet import Fleet
-from ._lifecycle import CommandRequest, Lifecycle
-from ._validation import ValidCreate
+from ._lifecycle import CommandRequest, Lifecycle, draw_fails
+from ._validation import ValidCreate, canonical_uuid
 
 __all__ = ["CommandStore"]
-
-_GOLDEN = 0x9E3779B97F4A7C15
 
 
 class CommandStore:
@@ -50,17 +48,6 @@ class CommandStore:
         self._history: dict[str, list[tuple[CommandRequest, int]]] = {}
         self._unindexed: list[CommandRequest] = []
 
-    def _fails(self, req_int: int, keys: list[int]) -> tuple[bool, ...]:
-        # A cheap deterministic draw per (request, device): a run always fails the same rows.
-        threshold = int(self.failure_rate * (1 << 64))
-        mask, golden = 0xFFFF_FFFF_FFFF_FFFF, _GOLDEN
-        out = []
-        for key in keys:
-            mixed = ((req_int ^ key) * golden) & mask
-            mixed = ((mixed ^ (mixed >> 29)) * golden) & mask
-            out.append(mixed < threshold)
-        return tuple(out)
-
     def create(self, valid: ValidCreate, *, now: float) -> CommandRequest:
         """Store a validated request; its rows are the targets `device_type` selects now."""
         fleet = self.fleet
@@ -81,13 +68,16 @@ class CommandStore:
 
         req_int = self._rng.getrandbits(128)
         req_id = str(uuid.UUID(int=req_int, version=4))
-        schedule_start = now
-        deadline = now + self.queue_expiry
-        if valid.start is not None and valid.end is not None:
-            schedule_start = max(now, valid.start)
-            deadline = min(schedule_start + self.queue_expiry, valid.end)
+        timing = valid.timing
+        if timing is None:
+            # The simulator's own choice (configurable): Esper documents no queue expiry.
+            schedule_start, deadline = now, now + self.queue_expiry
+        else:
+            # A scheduled command expires with its schedule, as the docs say.
+            schedule_start, deadline = max(now, timing.start), timing.end
+        threshold = int(self.failure_rate * (1 << 64))
         if self.failure_rate > 0:
-            fails = self._fails(req_int, [by_id[d].key for d in rows])
+            fails = tuple(draw_fails(req_int, [by_id[d].key for d in rows], threshold))
         else:
             fails = (False,) * len(rows)
         body: dict[str, Any] = {
@@ -112,6 +102,8 @@ class CommandStore:
             row_devices=rows,
             row_indexes=tuple(map(fleet.index_of.__getitem__, rows)),
             fails=fails,
+            timing=timing,
+            fail_threshold=threshold,
         )
         self.requests.append(req)
         self.by_id[req_id] = req
@@ -138,11 +130,14 @@ class CommandStore:
             wanted_device_type = device_type.lower()
             found = [r for r in found if r.body["device_type"] == wanted_device_type]
         if command := query.get("command"):
-            found = [r for r in found if r.body["command"] == command]
+            wanted_command = command.upper()
+            found = [r for r in found if r.body["command"] == wanted_command]
         if issued_by := query.get("issued_by"):
             found = [r for r in found if r.body["issued_by"] == issued_by]
         if devices := query.get("devices"):
-            wanted = {d.strip() for d in devices.split(",") if d.strip()}
+            # Ids in any case match (canonical form); anything else matches nothing.
+            wanted = {canonical_uuid(d.strip()) or d.strip() for d in devices.split(",")}
+            wanted.discard("")
             found = [r for r in found if not r.targets.keys().isdisjoint(wanted)]
         return list(found)
 

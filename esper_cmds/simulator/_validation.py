@@ -1,28 +1,37 @@
 """Esper's validation of a create body, independent of the client library's own checks.
 
-Every problem found is reported (not just the first), each as ``"<field>: <rule>"``.
+Every problem found is reported (not just the first), each as ``"<field>: <rule>"``. Every field
+is type-checked before it is used, so no body, however malformed, gets anything but a 400. The
+rules are the ones ``docs/commands.md`` tabulates; this module keeps its own copy of them on
+purpose (the simulator is an oracle for the client, so it must not borrow the client's rules).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "COMMANDS",
+    "DAYS",
     "MAX_DEVICES",
     "MAX_GROUPS",
+    "Schedule",
     "ValidCreate",
     "ValidationFailed",
+    "canonical_uuid",
     "parse_datetime",
     "validate_create",
 ]
 
 MAX_DEVICES = 1000
 MAX_GROUPS = 500
+_INT32_MAX = 2**31 - 1
 
 COMMAND_TYPES = ("DEVICE", "GROUP", "DYNAMIC")
 DEVICE_TYPES = ("active", "inactive", "all")
@@ -33,8 +42,11 @@ GRANT_STATES = (
     "PERMISSION_GRANT_STATE_DENIED",
     "PERMISSION_GRANT_STATE_GRANTED",
 )
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+"""Day names as ``schedule_args.days`` takes them (any case), Monday first as `weekday()`."""
 
-_Check = Callable[[Mapping[str, Any]], list[str]]
+# A rule looks at one present value and answers what is wrong with it (None: nothing).
+_Rule = Callable[[Any], str | None]
 
 
 class ValidationFailed(Exception):
@@ -45,145 +57,197 @@ class ValidationFailed(Exception):
         self.errors = errors
 
 
+def canonical_uuid(value: object) -> str | None:
+    """The canonical (lower-case, hyphenated) form of a UUID string, None if it is not one."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
 def _is_int(value: object) -> bool:
     # JSON true/false arrive as bool, which is an int subclass in Python; Esper wants a number.
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _string(name: str) -> _Check:
-    def check(args: Mapping[str, Any]) -> list[str]:
-        value = args.get(name)
-        if value is None:
-            return [f"command_args.{name}: this field is required"]
-        if not isinstance(value, str) or not value.strip():
-            return [f"command_args.{name}: must be a non-empty string"]
-        return []
+def _string(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return "must be a non-empty string"
+    return None
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be a boolean"
+
+
+def _integer(allowed: Callable[[int], bool], rule: str) -> _Rule:
+    def check(value: Any) -> str | None:
+        return None if _is_int(value) and allowed(value) else f"must be {rule}"
 
     return check
 
 
-def _boolean(name: str) -> _Check:
-    def check(args: Mapping[str, Any]) -> list[str]:
-        value = args.get(name)
-        if value is None:
-            return [f"command_args.{name}: this field is required"]
-        if not isinstance(value, bool):
-            return [f"command_args.{name}: must be a boolean"]
-        return []
+def _choice(*choices: str) -> _Rule:
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) and value in choices:
+            return None
+        return f"must be one of {', '.join(choices)}"
 
     return check
 
 
-def _integer(name: str, allowed: Callable[[int], bool], rule: str) -> _Check:
-    def check(args: Mapping[str, Any]) -> list[str]:
+def _structure(value: Any) -> str | None:
+    if isinstance(value, dict | list) and value:
+        return None
+    return "must be a non-empty JSON object or list"
+
+
+def _timezone(value: Any) -> str | None:
+    if isinstance(value, str) and _known_timezone(value):
+        return None
+    return "must be an IANA timezone name such as Europe/Berlin"
+
+
+def _known_timezone(name: str) -> bool:
+    if not name or name.startswith("/") or ".." in name or len(name) > 64:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+_LOCALE = re.compile(r"[a-z]{2}(_[A-Z][a-z]{3})?_[A-Z]{2}")
+
+
+def _locale(value: Any) -> str | None:
+    if isinstance(value, str) and _LOCALE.fullmatch(value):
+        return None
+    return "must be a locale xx[_Zzzz]_yy such as en_US or zh_Hans_CN"
+
+
+_PACKAGE: dict[str, _Rule] = {"package_name": _string}
+_WIFI_APS: dict[str, _Rule] = {"wifi_access_points": _structure}
+_STATIC_ADDRESSES = ("static_ip", "primary_dns", "subnet_mask", "gateway")
+
+COMMANDS: dict[str, tuple[dict[str, _Rule], dict[str, _Rule]] | None] = {
+    "ADD_TO_WHITELIST": (_PACKAGE, {}),
+    "ADD_WIFI_AP": (_WIFI_APS, {}),
+    "CLEAR_APP_DATA": (_PACKAGE, {}),
+    "INSTALL": ({"app_version": _string}, {}),
+    "LOCK": None,
+    "REBOOT": None,
+    "REMOVE_FROM_WHITELIST": (_PACKAGE, {}),
+    "REMOVE_WIFI_AP": (_WIFI_APS, {}),
+    "SET_APP_PERMISSION": (
+        {**_PACKAGE, "grant_state": _choice(*GRANT_STATES), "permission": _string},
+        {},
+    ),
+    "SET_APP_STATE": ({"app_state": _choice("SHOW", "HIDE", "DISABLE"), **_PACKAGE}, {}),
+    "SET_BLUETOOTH_STATE": ({"bluetooth_state": _boolean}, {}),
+    "SET_BRIGHTNESS_SCALE": (
+        {"brightness_value": _integer(lambda v: 1 <= v <= 100, "an integer from 1 to 100")},
+        {},
+    ),
+    "SET_DEVICE_LOCKDOWN_STATE": (
+        {"state": _choice("LOCKED", "UNLOCKED"), "message": _string},
+        {},
+    ),
+    "SET_GPS_STATE": ({"gps_state": _integer(lambda v: 0 <= v <= 4, "0, 1, 2, 3 or 4")}, {}),
+    "SET_KIOSK_APP": (_PACKAGE, {}),
+    "SET_NEW_POLICY": ({"policy_url": _string}, {}),
+    "SET_ROTATION_STATE": ({"rotate_state": _integer(lambda v: 0 <= v <= 2, "0, 1 or 2")}, {}),
+    "SET_SCREEN_OFF_TIMEOUT": (
+        {
+            "screen_off_timeout": _integer(
+                lambda v: v == -1 or 5000 <= v <= 1_800_000,
+                "-1 or an integer from 5000 to 1800000",
+            )
+        },
+        {},
+    ),
+    "SET_STREAM_VOLUME": (
+        {
+            "stream": _integer(lambda v: 0 <= v <= 3, "0, 1, 2 or 3"),
+            "volume_level": _integer(lambda v: 0 <= v <= 100, "an integer from 0 to 100"),
+        },
+        {},
+    ),
+    "SET_TIMEZONE": ({"timezone_string": _timezone}, {}),
+    "SET_WIFI_STATE": (
+        {"wifi_state": _boolean},
+        {
+            "wifi_revert_timeout": _integer(
+                lambda v: 1 <= v <= _INT32_MAX, f"an integer from 1 to {_INT32_MAX}"
+            )
+        },
+    ),
+    "UNINSTALL": (_PACKAGE, {}),
+    "UPDATE_DEVICE_CONFIG": None,
+    "UPDATE_HEARTBEAT": None,
+    "UPDATE_LATEST_DPC": None,
+    "WIPE": None,
+    "RESET_LOCKSCREEN_PASSWORD": ({"new_lockscreen_password": _string}, {}),
+    "UPDATE_BLUEPRINT": None,
+    "CAPTURE_SCREENSHOT": ({}, {"tag": _string}),
+    "NOTIFY_DEVICE": ({"title": _string, "message": _string}, {"url": _string}),
+    "SET_DEVICE_LANGUAGE": ({"locale": _locale}, {}),
+    "SET_ETHERNET_SETTINGS": None,
+    # The static addresses are required only when DHCP is off (see _static_ip).
+    "SET_STATIC_IP": (
+        {"interface": _string, "dhcp_enabled": _boolean},
+        {**dict.fromkeys(_STATIC_ADDRESSES, _string), "secondary_dns": _string},
+    ),
+    "BEEP_DEVICE": None,
+    "SET_APP_NOTIFICATIONS": (
+        {"app_notifications_state": _choice("ENABLED", "DISABLED"), **_PACKAGE},
+        {},
+    ),
+    "USE_ONLY_SAVED_WIFI_AP": ({"use_only_saved_ap": _boolean}, {}),
+    "CONVERGE": None,
+}
+"""The 37 commands of the docs page: (required, optional) argument rules, or None where the docs
+name no arguments (anything is accepted and stored). Keys a command does not name are stored
+as sent, as a JSON field would store them."""
+
+
+def _check_command_args(command: str, args: Mapping[str, Any]) -> list[str]:
+    rules = COMMANDS[command]
+    if rules is None:
+        return []
+    required, optional = rules
+    errors: list[str] = []
+    if command == "SET_STATIC_IP" and args.get("dhcp_enabled") is False:
+        required = {**required, **{k: optional[k] for k in _STATIC_ADDRESSES}}
+    for name, rule in required.items():
         value = args.get(name)
         if value is None:
-            return [f"command_args.{name}: this field is required"]
-        if not _is_int(value) or not allowed(value):
-            return [f"command_args.{name}: must be {rule}"]
-        return []
-
-    return check
-
-
-def _choice(name: str, choices: tuple[str, ...]) -> _Check:
-    def check(args: Mapping[str, Any]) -> list[str]:
+            errors.append(f"command_args.{name}: this field is required")
+        elif (problem := rule(value)) is not None:
+            errors.append(f"command_args.{name}: {problem}")
+    for name, rule in optional.items():
         value = args.get(name)
-        if value is None:
-            return [f"command_args.{name}: this field is required"]
-        if value not in choices:
-            return [f"command_args.{name}: must be one of {', '.join(choices)}"]
-        return []
-
-    return check
-
-
-def _structure(name: str) -> _Check:
-    def check(args: Mapping[str, Any]) -> list[str]:
-        value = args.get(name)
-        if value is None:
-            return [f"command_args.{name}: this field is required"]
-        if not isinstance(value, dict | list) or not value:
-            return [f"command_args.{name}: must be a non-empty JSON object or list"]
-        return []
-
-    return check
-
-
-def _optional(check: _Check, name: str) -> _Check:
-    def wrapped(args: Mapping[str, Any]) -> list[str]:
-        return check(args) if args.get(name) is not None else []
-
-    return wrapped
-
-
-def _static_ip(args: Mapping[str, Any]) -> list[str]:
-    errors = _string("interface")(args) + _boolean("dhcp_enabled")(args)
-    # A static address is only needed when DHCP is off.
-    if args.get("dhcp_enabled") is False:
-        for name in ("static_ip", "primary_dns", "subnet_mask", "gateway"):
-            errors += _string(name)(args)
+        if name not in required and value is not None and (problem := rule(value)) is not None:
+            errors.append(f"command_args.{name}: {problem}")
     return errors
 
 
-_PACKAGE = _string("package_name")
-_WIFI_APS = _structure("wifi_access_points")
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A WINDOW or RECURRING schedule, parsed: when it may fire, and in whose clock."""
 
-COMMANDS: dict[str, tuple[_Check, ...]] = {
-    "ADD_TO_WHITELIST": (_PACKAGE,),
-    "ADD_WIFI_AP": (_WIFI_APS,),
-    "CLEAR_APP_DATA": (_PACKAGE,),
-    "INSTALL": (_string("app_version"),),
-    "LOCK": (),
-    "REBOOT": (),
-    "REMOVE_FROM_WHITELIST": (_PACKAGE,),
-    "REMOVE_WIFI_AP": (_WIFI_APS,),
-    "SET_APP_PERMISSION": (_PACKAGE, _choice("grant_state", GRANT_STATES), _string("permission")),
-    "SET_APP_STATE": (_choice("app_state", ("SHOW", "HIDE", "DISABLE")), _PACKAGE),
-    "SET_BLUETOOTH_STATE": (_boolean("bluetooth_state"),),
-    "SET_BRIGHTNESS_SCALE": (
-        _integer("brightness_value", lambda v: 1 <= v <= 100, "an integer from 1 to 100"),
-    ),
-    "SET_DEVICE_LOCKDOWN_STATE": (_choice("state", ("LOCKED", "UNLOCKED")), _string("message")),
-    "SET_GPS_STATE": (_integer("gps_state", lambda v: 0 <= v <= 4, "0, 1, 2, 3 or 4"),),
-    "SET_KIOSK_APP": (_PACKAGE,),
-    "SET_NEW_POLICY": (_string("policy_url"),),
-    "SET_ROTATION_STATE": (_integer("rotate_state", lambda v: 0 <= v <= 2, "0, 1 or 2"),),
-    "SET_SCREEN_OFF_TIMEOUT": (
-        _integer(
-            "screen_off_timeout",
-            lambda v: v == -1 or 5000 <= v <= 1_800_000,
-            "-1 or an integer from 5000 to 1800000",
-        ),
-    ),
-    "SET_STREAM_VOLUME": (
-        _integer("stream", lambda v: 0 <= v <= 3, "0, 1, 2 or 3"),
-        _integer("volume_level", lambda v: 0 <= v <= 100, "an integer from 0 to 100"),
-    ),
-    "SET_TIMEZONE": (_string("timezone_string"),),
-    "SET_WIFI_STATE": (_boolean("wifi_state"),),
-    "UNINSTALL": (_PACKAGE,),
-    "UPDATE_DEVICE_CONFIG": (),
-    "UPDATE_HEARTBEAT": (),
-    "UPDATE_LATEST_DPC": (),
-    "WIPE": (),
-    "RESET_LOCKSCREEN_PASSWORD": (_string("new_lockscreen_password"),),
-    "UPDATE_BLUEPRINT": (),
-    "CAPTURE_SCREENSHOT": (_optional(_string("tag"), "tag"),),
-    "NOTIFY_DEVICE": (_string("title"), _string("message"), _optional(_string("url"), "url")),
-    # The docs do not name the argument keys of the next three, so nothing is required of them.
-    "SET_DEVICE_LANGUAGE": (),
-    "SET_ETHERNET_SETTINGS": (),
-    "SET_STATIC_IP": (_static_ip,),
-    "BEEP_DEVICE": (),
-    "SET_APP_NOTIFICATIONS": (
-        _choice("app_notifications_state", ("ENABLED", "DISABLED")),
-        _PACKAGE,
-    ),
-    "USE_ONLY_SAVED_WIFI_AP": (_boolean("use_only_saved_ap"),),
-    "CONVERGE": (),
-}
-"""The 37 commands of the docs page and the checks on each one's ``command_args``."""
+    start: float
+    end: float
+    recurring: bool
+    days: frozenset[int] | None
+    """Weekdays (Monday 0) the command may fire on; None for every day."""
+    window: tuple[int, int] | None
+    """The daily window as seconds after local midnight (end <= start crosses midnight)."""
+    time_type: str
+    """``console`` (the simulator's console timezone) or ``device`` (each device's own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,21 +262,34 @@ class ValidCreate:
     command_args: dict[str, Any]
     schedule: str
     schedule_args: dict[str, Any]
-    start: float | None
-    end: float | None
+    timing: Schedule | None
+    """The parsed WINDOW or RECURRING schedule (None for IMMEDIATE)."""
 
 
 def parse_datetime(value: object) -> float | None:
-    """POSIX seconds for an ISO-8601 string (naive means UTC, as the SDK sends), else None."""
-    if not isinstance(value, str):
+    """POSIX seconds for ISO-8601 text with a timezone; None for anything else (naive too)."""
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None
+    try:
+        return parsed.timestamp()
+    except (OverflowError, ValueError):
+        return None
+
+
+_TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")
+
+
+def _time_of_day(value: object) -> int | None:
+    if not isinstance(value, str) or not (match := _TIME_OF_DAY.fullmatch(value)):
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + int(seconds or 0)
 
 
 def _uuids(
@@ -239,17 +316,19 @@ def _uuids(
     out: list[str] = []
     seen: set[str] = set()
     for item in value:
-        try:
-            canonical = str(uuid.UUID(item)) if isinstance(item, str) else None
-        except ValueError:
-            canonical = None
+        canonical = canonical_uuid(item)
         if canonical is None:
-            errors.append(f"{name}: {item!r} is not a valid UUID")
+            errors.append(f"{name}: {_short(item)} is not a valid UUID")
             continue
         if canonical not in seen:
             seen.add(canonical)
             out.append(canonical)
     return tuple(out), False
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _choice_field(
@@ -265,10 +344,74 @@ def _choice_field(
             errors.append(f"{name}: this field is required")
             return ""
         return default
-    if value not in choices:
-        errors.append(f"{name}: {value!r} is not a valid choice ({', '.join(choices)})")
+    if not isinstance(value, str) or value not in choices:
+        errors.append(f"{name}: {_short(value)} is not a valid choice ({', '.join(choices)})")
         return ""
-    return str(value)
+    return value
+
+
+def _check_schedule_args(
+    schedule: str, command: object, args: Mapping[str, Any], errors: list[str]
+) -> Schedule | None:
+    """Check `args` (for every schedule); parse them for WINDOW and RECURRING."""
+    scheduled = schedule in ("WINDOW", "RECURRING")
+    name = args.get("name")
+    if name is not None and _string(name) is not None:
+        errors.append("schedule_args.name: must be a non-empty string")
+    moments: dict[str, float | None] = {}
+    for key in ("start_datetime", "end_datetime"):
+        value = args.get(key)
+        moments[key] = moment = None if value is None else parse_datetime(value)
+        if value is None:
+            if scheduled:
+                errors.append(f"schedule_args.{key}: required for a {schedule} schedule")
+        elif moment is None:
+            errors.append(f"schedule_args.{key}: must be an ISO-8601 date-time with a timezone")
+    start, end = moments["start_datetime"], moments["end_datetime"]
+    if start is not None and end is not None and end <= start:
+        errors.append("schedule_args.end_datetime: must be after start_datetime")
+    time_type = args.get("time_type")
+    if time_type is not None and (not isinstance(time_type, str) or time_type not in TIME_TYPES):
+        errors.append(f"schedule_args.time_type: must be one of {', '.join(TIME_TYPES)}")
+    window: list[int | None] = []
+    for key in ("window_start_time", "window_end_time"):
+        value = args.get(key)
+        parsed = None if value is None else _time_of_day(value)
+        if value is not None and parsed is None:
+            errors.append(f"schedule_args.{key}: must be a time of day HH:MM or HH:MM:SS")
+        window.append(parsed)
+    given = [args.get("window_start_time") is not None, args.get("window_end_time") is not None]
+    if given[0] != given[1]:
+        missing = "window_end_time" if given[0] else "window_start_time"
+        errors.append(f"schedule_args.{missing}: required with the other window time")
+    elif window[0] is not None and window[0] == window[1]:
+        errors.append("schedule_args.window_end_time: must differ from window_start_time")
+    days = args.get("days")
+    weekdays: frozenset[int] | None = None
+    if days is not None:
+        if not isinstance(days, list) or not days:
+            errors.append("schedule_args.days: must be a non-empty list of day names")
+        elif not all(isinstance(d, str) and d.isascii() and d.lower() in DAYS for d in days):
+            errors.append("schedule_args.days: each day must be a day name such as Monday")
+        else:
+            weekdays = frozenset(DAYS.index(d.lower()) for d in days)
+    if command == "NOTIFY_DEVICE" and scheduled:
+        errors.extend(
+            f"schedule_args.{key}: required for a scheduled NOTIFY_DEVICE"
+            for key in ("name", "time_type")
+            if args.get(key) is None
+        )
+    if not scheduled or start is None or end is None or errors:
+        return None
+    daily = (window[0], window[1]) if window[0] is not None and window[1] is not None else None
+    return Schedule(
+        start=start,
+        end=end,
+        recurring=schedule == "RECURRING",
+        days=weekdays,
+        window=daily,
+        time_type=time_type if isinstance(time_type, str) else "console",
+    )
 
 
 def validate_create(
@@ -288,8 +431,8 @@ def validate_create(
     command = body.get("command")
     if command is None:
         errors.append("command: this field is required")
-    elif command not in COMMANDS:
-        errors.append(f"command: {command!r} is not a valid choice")
+    elif not isinstance(command, str) or command not in COMMANDS:
+        errors.append(f"command: {_short(command)} is not a valid choice")
 
     devices, devices_known = _uuids(
         "devices", body.get("devices"), MAX_DEVICES, errors, known_devices
@@ -320,29 +463,17 @@ def validate_create(
         errors.append("command_args: must be a JSON object")
         args = {}
     elif isinstance(command, str) and command in COMMANDS:
-        for check in COMMANDS[command]:
-            errors.extend(check(args))
+        errors.extend(_check_command_args(command, args))
 
     schedule_args = body.get("schedule_args")
     if schedule_args is None:
         schedule_args = {}
-    start = end = None
+    timing = None
     if not isinstance(schedule_args, dict):
         errors.append("schedule_args: must be a JSON object")
         schedule_args = {}
-    elif schedule in ("WINDOW", "RECURRING"):
-        for name in ("start_datetime", "end_datetime"):
-            if schedule_args.get(name) is None:
-                errors.append(f"schedule_args.{name}: required for a {schedule} schedule")
-            elif parse_datetime(schedule_args[name]) is None:
-                errors.append(f"schedule_args.{name}: not an ISO-8601 date-time")
-        start = parse_datetime(schedule_args.get("start_datetime"))
-        end = parse_datetime(schedule_args.get("end_datetime"))
-        if start is not None and end is not None and end <= start:
-            errors.append("schedule_args.end_datetime: must be after start_datetime")
-        time_type = schedule_args.get("time_type")
-        if time_type is not None and time_type not in TIME_TYPES:
-            errors.append(f"schedule_args.time_type: {time_type!r} is not a valid choice")
+    else:
+        timing = _check_schedule_args(schedule, command, schedule_args, errors)
 
     if errors:
         raise ValidationFailed(errors)
@@ -355,6 +486,5 @@ def validate_create(
         command_args=args,
         schedule=schedule,
         schedule_args=schedule_args,
-        start=start,
-        end=end,
+        timing=timing,
     )

@@ -114,7 +114,7 @@ def render_device(
         "policy_name": "sim-policy",
         # Esper's device status codes: 1 is online, 60 is offline.
         "status": 1 if online else 60,
-        "state": 1,
+        "state": device.state,
         "current_command": None,
         "suid": device.serial,
         "fcm_id": None,
@@ -126,20 +126,25 @@ def render_device(
             if device.group_id
             else []
         ),
-        "tags": [],
+        "tags": list(device.tags),
         "api_level": 30,
         "template_name": None,
         "mqtt_id": None,
         "softwareInfo": {},
-        "hardwareInfo": {"serialNumber": device.serial, "imei": device.imei},
+        "hardwareInfo": {
+            "serialNumber": device.serial,
+            "imei": device.imei,
+            "brand": device.brand,
+            "manufacturer": device.brand,
+        },
         "displays": {},
-        "networkInfo": {},
+        "networkInfo": {"wifiMacAddress": device.mac},
         "memoryInfo": {},
         "audioConstraints": {},
         "provisioned_on": stamp,
         "created_on": stamp,
         "updated_on": stamp,
-        "is_gms": True,
+        "is_gms": device.is_gms,
         "is_active": True,
     }
 

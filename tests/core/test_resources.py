@@ -106,6 +106,10 @@ async def test_invalid_create_sends_nothing() -> None:
         ({"devices": [DEVICE_A, uuid.UUID(DEVICE_B)]}, f"devices={DEVICE_A}%2C{DEVICE_B}"),
         ({"device_type": "inactive"}, "device_type=inactive"),
         ({"command": Command.WIPE}, "command=WIPE"),
+        # Filter values in any case are sent as the API spells them.
+        ({"command_type": "device"}, "command_type=DEVICE"),
+        ({"device_type": "ALL"}, "device_type=all"),
+        ({"command": "reboot"}, "command=REBOOT"),
         ({"issued_by": 1234}, "issued_by=1234"),
         ({"issued_by": "42"}, "issued_by=42"),
         ({"page_size": 50}, "limit=50"),
@@ -138,7 +142,7 @@ async def test_list_requests_sends_each_filter(kwargs: dict[str, Any], expected_
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"command_type": "device"}, "command_type"),
+        ({"command_type": "fleet"}, "command_type"),
         ({"devices": ["nope"]}, "devices[0]"),
         ({"device_type": "online"}, "device_type"),
         ({"command": "DANCE"}, "command"),

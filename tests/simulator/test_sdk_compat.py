@@ -148,3 +148,85 @@ async def test_sdk_from_async_code_in_a_worker_thread(fleet: Simulator) -> None:
             lambda: api.get_command_request_status(fleet.enterprise_id, created.id)
         )
     assert page.count == 3
+
+
+def test_sdk_device_filters(fleet: Simulator, sdk: esperclient.ApiClient) -> None:
+    """Each documented device filter works through DeviceApi.get_all_devices and parses."""
+    devices_api = esperclient.DeviceApi(sdk)
+    eid = fleet.enterprise_id
+    everyone = devices_api.get_all_devices(eid, limit=100).results
+    target = everyone[7]
+    hardware = target.hardware_info
+    by_imei = devices_api.get_all_devices(eid, imei=hardware["imei"])
+    assert [d.id for d in by_imei.results] == [target.id]
+    by_serial = devices_api.get_all_devices(eid, serial=hardware["serialNumber"])
+    assert [d.id for d in by_serial.results] == [target.id]
+    by_mac = devices_api.get_all_devices(eid, search=target.network_info["wifiMacAddress"])
+    assert [d.id for d in by_mac.results] == [target.id]
+    brand = devices_api.get_all_devices(eid, brand=hardware["brand"], limit=100).results
+    assert brand
+    assert {d.hardware_info["brand"] for d in brand} == {hardware["brand"]}
+    gms = devices_api.get_all_devices(eid, is_gms=False, limit=100).results
+    assert gms
+    assert not any(d.is_gms for d in gms)
+    tagged = devices_api.get_all_devices(eid, tags="scan", limit=100).results
+    assert tagged
+    assert all("scanner" in d.tags for d in tagged)
+    assert devices_api.get_all_devices(eid, state=1, limit=100).count == len(fleet.device_ids)
+    assert devices_api.get_all_devices(eid, state=3).count == 0
+    upper = devices_api.get_all_devices(eid, group=fleet.group_ids[0].upper(), limit=100)
+    assert sorted(d.id for d in upper.results) == fleet.group_members(fleet.group_ids[0])
+
+
+def test_sdk_creates_and_reads_scheduled_requests(
+    fleet: Simulator, sdk: esperclient.ApiClient
+) -> None:
+    """WINDOW and RECURRING with days, a daily window and time_type parse through the SDK in
+    every state they pass through (Scheduled, Queued, running, retrying, Success, Failure)."""
+    api = esperclient.CommandsV2Api(sdk)
+    clock = fleet.clock
+    assert isinstance(clock, ManualClock)
+    eid = fleet.enterprise_id
+    on = [d for d in fleet.device_ids if fleet.is_online(d)]
+    start = clock.now()
+    seen: set[str] = set()
+    created = []
+    for schedule in ("WINDOW", "RECURRING"):
+        args = esperclient.V0CommandScheduleArgs(
+            name=f"nightly-{schedule.lower()}",
+            start_datetime=start,
+            end_datetime=start + dt.timedelta(days=3),
+            time_type="device",
+            window_start_time="02:00:00",
+            window_end_time="03:00:00",
+            days=["Thursday", "Friday", "Saturday"],
+        )
+        request = _create(api, fleet, on[:10], schedule=schedule, schedule_args=args)
+        assert request.schedule == schedule
+        assert request.schedule_args.days == ["Thursday", "Friday", "Saturday"]
+        assert request.schedule_args.time_type == "device"
+        created.append(request.id)
+    for hours in (1, 1, 1, 24, 24, 24):
+        for request_id in created:
+            page = api.get_command_request_status(eid, request_id)
+            seen |= {s.state for s in page.results}
+            listed = api.list_command_request(eid)
+            assert all(isinstance(r, esperclient.V0CommandRequest) for r in listed.results)
+        clock.advance(hours * 3600)
+    assert {"Command Scheduled", "Command Success", "Command Failure"} <= seen
+
+
+def test_sdk_sees_403_for_a_read_only_key() -> None:
+    """A read-only key lists through the SDK and gets ApiException 403 on create."""
+    sim = Simulator(devices=3, groups=1, read_only_api_keys=["viewer"])
+    with sim.serve_in_thread() as base_url:
+        config = esperclient.Configuration()
+        config.host = base_url
+        config.api_key["Authorization"] = "viewer"
+        config.api_key_prefix["Authorization"] = "Bearer"
+        api = esperclient.CommandsV2Api(esperclient.ApiClient(config))
+        assert api.list_command_request(sim.enterprise_id).count == 0
+        with pytest.raises(ApiException) as forbidden:
+            _create(api, sim, sim.device_ids[:1])
+    assert forbidden.value.status == 403
+    assert '"status":403' in forbidden.value.body

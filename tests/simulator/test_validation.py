@@ -102,6 +102,32 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("wifi aps", {"command": "ADD_WIFI_AP", "command_args": {"wifi_access_points": {}}}, "wifi_access_points"),
     ("notify title", {"command": "NOTIFY_DEVICE", "command_args": {"message": "m"}}, "title"),
     ("static ip", {"command": "SET_STATIC_IP", "command_args": {"interface": "eth0", "dhcp_enabled": False}}, "static_ip"),
+    # Bodies that used to crash (500) or slip through: every field is type-checked first.
+    ("command object", {"command": {}}, "command"),
+    ("command list", {"command": ["REBOOT"]}, "command"),
+    ("command_type list", {"command_type": ["DEVICE"]}, "command_type"),
+    ("device_type object", {"device_type": {"a": 1}}, "device_type"),
+    ("schedule number", {"schedule": 3}, "schedule"),
+    ("devices object", {"devices": {"a": 1}}, "devices"),
+    ("device id object", {"devices": [{"id": 1}]}, "devices"),
+    ("schedule_args list", {"schedule": "WINDOW", "schedule_args": ["x"]}, "schedule_args"),
+    ("days string", {"schedule": "WINDOW", "schedule_args": {"start_datetime": "2026-01-02T00:00:00Z", "end_datetime": "2026-01-03T00:00:00Z", "days": "Monday"}}, "days"),
+    ("days numbers", {"schedule": "WINDOW", "schedule_args": {"start_datetime": "2026-01-02T00:00:00Z", "end_datetime": "2026-01-03T00:00:00Z", "days": [1]}}, "days"),
+    ("days empty", {"schedule": "RECURRING", "schedule_args": {"start_datetime": "2026-01-02T00:00:00Z", "end_datetime": "2026-01-03T00:00:00Z", "days": []}}, "days"),
+    ("naive start", {"schedule": "WINDOW", "schedule_args": {"start_datetime": "2026-01-02T00:00:00", "end_datetime": "2026-01-03T00:00:00Z"}}, "start_datetime"),
+    ("window time", {"schedule": "WINDOW", "schedule_args": {"start_datetime": "2026-01-02T00:00:00Z", "end_datetime": "2026-01-03T00:00:00Z", "window_start_time": "9am", "window_end_time": "10:00"}}, "window_start_time"),
+    ("lone window time", {"schedule": "WINDOW", "schedule_args": {"start_datetime": "2026-01-02T00:00:00Z", "end_datetime": "2026-01-03T00:00:00Z", "window_start_time": "09:00"}}, "window_end_time"),
+    ("empty window", {"schedule": "WINDOW", "schedule_args": {"start_datetime": "2026-01-02T00:00:00Z", "end_datetime": "2026-01-03T00:00:00Z", "window_start_time": "09:00", "window_end_time": "09:00:00"}}, "window_end_time"),
+    ("name number", {"schedule": "WINDOW", "schedule_args": {"start_datetime": "2026-01-02T00:00:00Z", "end_datetime": "2026-01-03T00:00:00Z", "name": 5}}, "name"),
+    ("immediate bad time_type", {"schedule_args": {"time_type": "utc"}}, "time_type"),
+    ("immediate bad start", {"schedule_args": {"start_datetime": "soon"}}, "start_datetime"),
+    ("scheduled notify name", {"command": "NOTIFY_DEVICE", "command_args": {"title": "t", "message": "m"}, "schedule": "WINDOW", "schedule_args": {"start_datetime": "2026-01-02T00:00:00Z", "end_datetime": "2026-01-03T00:00:00Z", "time_type": "device"}}, "name"),
+    ("scheduled notify time_type", {"command": "NOTIFY_DEVICE", "command_args": {"title": "t", "message": "m"}, "schedule": "RECURRING", "schedule_args": {"start_datetime": "2026-01-02T00:00:00Z", "end_datetime": "2026-01-03T00:00:00Z", "name": "n"}}, "time_type"),
+    ("wifi revert 0", {"command": "SET_WIFI_STATE", "command_args": {"wifi_state": True, "wifi_revert_timeout": 0}}, "wifi_revert_timeout"),
+    ("wifi aps string", {"command": "ADD_WIFI_AP", "command_args": {"wifi_access_points": "lobby"}}, "wifi_access_points"),
+    ("unknown timezone", {"command": "SET_TIMEZONE", "command_args": {"timezone_string": "Not/AZone"}}, "timezone_string"),
+    ("locale missing", {"command": "SET_DEVICE_LANGUAGE", "command_args": {}}, "locale"),
+    ("locale shape", {"command": "SET_DEVICE_LANGUAGE", "command_args": {"locale": "en-US"}}, "locale"),
 ]  # fmt: skip
 
 
@@ -143,7 +169,38 @@ async def test_too_many_devices_and_groups() -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b""])
+async def test_every_problem_is_reported_at_once(sim: Simulator) -> None:
+    """A body with several faults lists each of them, the first as the message."""
+    payload = body(
+        devices=["nope"],
+        command="SET_STREAM_VOLUME",
+        command_args={"stream": 9},
+        device_type="sometimes",
+    )
+    async with sim.client() as client:
+        response = await client.post(commands_path(sim), json=payload)
+    errors = response.json()["errors"]
+    assert response.status_code == 400
+    for field in ("devices", "device_type", "command_args.stream", "command_args.volume_level"):
+        assert any(e.startswith(field) for e in errors), errors
+
+
+@pytest.mark.asyncio
+async def test_uuids_match_in_any_case_and_duplicates_collapse(sim: Simulator) -> None:
+    """An upper-case device id is the same device; twice is once."""
+    device = sim.device_ids[0]
+    async with sim.client() as client:
+        response = await client.post(
+            commands_path(sim), json=body(devices=[device.upper(), device])
+        )
+    assert response.status_code == 201, response.text
+    assert response.json()["devices"] == [device]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b"[1, 2]", b"", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000]
+)
 async def test_body_that_is_not_an_object_is_400(sim: Simulator, raw: bytes) -> None:
     """Malformed JSON, a JSON list or an empty body is a 400."""
     async with sim.client() as client:
@@ -164,6 +221,12 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("SET_BLUETOOTH_STATE", {"bluetooth_state": False}),
     ("SET_APP_PERMISSION", {"package_name": "a", "permission": "p", "grant_state": "PERMISSION_GRANT_STATE_GRANTED"}),
     ("SET_STATIC_IP", {"interface": "eth0", "dhcp_enabled": True}),
+    ("SET_STATIC_IP", {"interface": "eth0", "dhcp_enabled": False, "static_ip": "10.0.0.9", "primary_dns": "dns.example", "subnet_mask": "255.0.0.0", "gateway": "gw"}),
+    ("SET_WIFI_STATE", {"wifi_state": True, "wifi_revert_timeout": 1}),
+    ("SET_TIMEZONE", {"timezone_string": "America/Argentina/Buenos_Aires"}),
+    ("SET_DEVICE_LANGUAGE", {"locale": "zh_Hans_CN"}),
+    ("ADD_WIFI_AP", {"wifi_access_points": {"ssid": "lobby"}}),
+    ("SET_BRIGHTNESS_SCALE", {"brightness_value": 5, "brightnes_value": 5}),
     ("CAPTURE_SCREENSHOT", {}),
     ("NOTIFY_DEVICE", {"title": "t", "message": "m"}),
     ("CONVERGE", {}),

@@ -50,7 +50,8 @@ async def test_status_history_list_and_create_bodies_are_canonical_json() -> Non
     sim = Simulator(devices=40, groups=2, offline=0.5, failure_rate=0.5, queue_expiry_seconds=50)
     clock = _clock(sim)
     on, off = online_ids(sim), offline_ids(sim)
-    timezone = {"timezone_string": 'Europe/"Q"\u00e9'}  # must be escaped in the echo
+    # Text that must be escaped in the echo (quotes, a backslash, non-ASCII).
+    notice = {"title": 'Europe/"Q"\u00e9', "message": "caf\u00e9 \\ done"}
     window = {"start_datetime": f"{clock.now().year + 1}-01-01T00:00:00Z"}
     window["end_datetime"] = f"{clock.now().year + 2}-01-01T00:00:00Z"
     async with sim.client() as client:
@@ -60,8 +61,8 @@ async def test_status_history_list_and_create_bodies_are_canonical_json() -> Non
                 "command_type": "DEVICE",
                 "devices": on[:10] + off[:4],
                 "device_type": "all",
-                "command": "SET_TIMEZONE",
-                "command_args": timezone,
+                "command": "NOTIFY_DEVICE",
+                "command_args": notice,
             },
         )
         assert created.status_code == 201
@@ -86,7 +87,7 @@ async def test_status_history_list_and_create_bodies_are_canonical_json() -> Non
                         seen.add(row["state"])
         history = _canonical(await client.get(history_path(sim, off[0])))
         assert [list(row) for row in history["results"]] == [STATUS_KEYS]
-    assert created.json()["command_args"] == timezone
+    assert created.json()["command_args"] == notice
     assert seen == set(STATES)
 
 
