@@ -1,25 +1,20 @@
 """Esper's published OpenAPI 2.0 fragments, assembled into one document and corrected by the docs.
 
 The fragments (MIT, Copyright (c) Shoonya, Inc) live outside this repository, in
-``../shared/reference/esper-openapi/`` (or ``$ESPER_OPENAPI_DIR``). `assemble` reads them and
-applies `CORRECTIONS`; the result is kept in ``esper-openapi.json`` beside this file, so the
-schemathesis test also runs from a clean clone, and a test checks that the kept copy is what
-`assemble` builds whenever the fragments are at hand. Regenerate it with
-``python -m tests.simulator._openapi``.
+``../shared/reference/esper-openapi/`` beside the checkout (or ``$ESPER_OPENAPI_DIR``); nothing of
+them is copied into the project. `load` reads them and applies `CORRECTIONS` each time.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CORRECTIONS", "SNAPSHOT", "assemble", "load", "reference_dir"]
+__all__ = ["CORRECTIONS", "assemble", "load", "reference_dir"]
 
 ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT = Path(__file__).with_name("esper-openapi.json")
 
 COMMANDS = [
     "ADD_TO_WHITELIST", "ADD_WIFI_AP", "CLEAR_APP_DATA", "INSTALL", "LOCK", "REBOOT",
@@ -175,11 +170,5 @@ def assemble(fragments: Path) -> dict[str, Any]:
 
 
 def load() -> dict[str, Any]:
-    """The corrected document as kept beside this module."""
-    data: dict[str, Any] = json.loads(SNAPSHOT.read_text())
-    return data
-
-
-if __name__ == "__main__":
-    SNAPSHOT.write_text(json.dumps(assemble(reference_dir()), indent=1, sort_keys=True) + "\n")
-    print(f"wrote {SNAPSHOT}")
+    """The corrected document, assembled from the fragments beside the checkout."""
+    return assemble(reference_dir())
