@@ -7,6 +7,7 @@ header appended, and ``/dev/full`` was read forever.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from esper_cmds import JournalError, JournalMismatchError, ValidationError
 from esper_cmds._fanout import fan_out
 from esper_cmds._fanout.journal import Journal, _header_prefix
+from esper_cmds._fanout.reconcile import Fence
 from esper_cmds.simulator import Simulator
 
 from .conftest import FAST, client_for
@@ -29,6 +31,8 @@ from .test_kill import CHILD, ROOT
 from .test_plan import plan
 
 pytestmark = pytest.mark.anyio
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 DEV_FULL = Path("/dev/full")
 HAS_DEV_FULL = DEV_FULL.exists()
@@ -46,6 +50,9 @@ def run_child(tmp_path: Path, config: dict[str, Any], name: str) -> subprocess.P
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(config))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if "fsize_limit" in config:
+        # Coverage measurement in a child whose files may not grow would only corrupt its data.
+        env = {k: v for k, v in env.items() if not k.startswith("COVERAGE_")}
     return subprocess.Popen(
         [sys.executable, str(CHILD), str(path)], env=env, stdout=subprocess.PIPE
     )
@@ -243,3 +250,58 @@ async def test_journal_and_fence_are_untouched_when_the_input_is_refused(tmp_pat
             )
     assert not journal.exists()
     assert sim.stats.calls.total() == 0
+
+
+async def test_a_failed_write_stops_every_later_write(tmp_path: Path) -> None:
+    """Once a record could not be written (here the file descriptor is gone under the journal,
+    as a failing disk would leave it), the journal refuses every later record instead of
+    writing around the gap."""
+    p = plan()
+    journal = await Journal.open(tmp_path / "run.jsonl", p, Fence())
+    os.close(journal._fd)
+    with pytest.raises(JournalError, match="cannot write journal"):
+        await journal.started(p.chunks[0], T0)
+    with pytest.raises(JournalError, match="unusable after an earlier failure"):
+        await journal.started(p.chunks[1], T0)
+    assert 0 not in journal.states  # the chunk was not recorded as started
+    journal._fd = -1  # already closed above
+
+
+async def test_a_closed_journal_refuses_records(tmp_path: Path) -> None:
+    """A record after `aclose` is a `JournalError`, not a write to a reused descriptor."""
+    p = plan()
+    journal = await Journal.open(tmp_path / "run.jsonl", p, Fence())
+    await journal.aclose()
+    with pytest.raises(JournalError, match="closed"):
+        await journal.started(p.chunks[0], T0)
+
+
+@pytest.mark.parametrize(
+    ("tail", "error"),
+    [
+        (b"garbage\n" + b'{"type":"started","chunk":0,"at":"2026-03-01T12:00:00+00:00"}\n',
+         "not JSON"),
+        (b'["not", "a", "record"]\n' + b'{"type":"started","chunk":0}\n', "not a fan-out journal"),
+        (b'{"type":"started","chunk":0,"at":"yesterday"}\n', "damaged record"),
+    ],
+    ids=["garbage-line", "not-a-record", "bad-time"],
+)  # fmt: skip
+async def test_a_damaged_journal_is_refused(tmp_path: Path, tail: bytes, error: str) -> None:
+    """A journal whose records were damaged (not at its torn end) is refused, unchanged."""
+    p = plan()
+    path = tmp_path / "run.jsonl"
+    journal = await Journal.open(path, p, Fence())
+    await journal.aclose()
+    path.write_bytes(path.read_bytes() + tail)
+    before = path.read_bytes()
+    with pytest.raises(JournalMismatchError, match=error):
+        await Journal.open(path, p)
+    assert path.read_bytes() == before
+
+
+async def test_a_journal_of_another_version_is_refused(tmp_path: Path) -> None:
+    """A header this library does not write (another format version) is refused."""
+    path = tmp_path / "run.jsonl"
+    path.write_text(json.dumps({"type": "header", "version": 99, "fingerprint": "x"}) + "\n")
+    with pytest.raises(JournalMismatchError, match="version"):
+        await Journal.open(path, plan())
