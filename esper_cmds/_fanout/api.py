@@ -18,7 +18,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._errors import ValidationError
 from ..models import Command, CommandArgs, CommandType, DeviceType, Schedule, ScheduleArgs
 from .journal import Journal
-from .outcome import ChunkOutcome, FanOutResult, Resumed
+from .outcome import ChunkOutcome, Failed, FanOutResult, Resumed
 from .plan import Plan, build_plan, parse_targets
 from .reconcile import Fence, take_fence
 from .runner import ChunkRetry, Job, ProgressCallback, Runner
@@ -257,6 +257,10 @@ class _Settings:
         self.journal = journal
         self.on_progress = on_progress
         self.fence = fence
+        # Chunks that have a request, from any run of this fan-out: a retry of an old result
+        # (or two retries at once) must not send them again, journal or not.
+        self.settled: dict[int, ChunkOutcome] = {}
+        self.retrying = anyio.Lock()
 
     def runner(
         self, journal: Journal | None, emit: MemoryObjectSendStream[ChunkOutcome] | None
@@ -284,6 +288,7 @@ class _Settings:
             stream._result = self._result(outcomes)
 
     def _result(self, outcomes: Mapping[int, ChunkOutcome]) -> FanOutResult:
+        self.settled.update((i, o) for i, o in outcomes.items() if not isinstance(o, Failed))
         ordered = tuple(outcomes[c.index] for c in self.plan.chunks)
         if ordered and all(isinstance(o, Resumed) for o in ordered):
             logger.warning(
@@ -294,20 +299,32 @@ class _Settings:
         return FanOutResult(self.plan, ordered, retry=self.retry_failed)
 
     async def retry_failed(self, previous: FanOutResult) -> FanOutResult:
-        jobs = [
-            Job(f.chunk, in_doubt_since=f.in_doubt_since, error=f.error) for f in previous.failed
-        ]
-        journal = (
-            None if self.journal_path is None else await Journal.open(self.journal_path, self.plan)
-        )
-        try:
-            fresh = await self.runner(journal, None).run(jobs)
-        finally:
-            if journal is not None:
-                await journal.aclose()
-        merged = {o.chunk.index: o for o in previous.outcomes}
-        merged.update(fresh)
-        return self._result(merged)
+        async with self.retrying:  # one retry at a time: the second sees what the first made
+            merged = {o.chunk.index: o for o in previous.outcomes}
+            merged.update(self.settled)
+            journal = (
+                None
+                if self.journal_path is None
+                else await Journal.open(self.journal_path, self.plan)
+            )
+            try:
+                jobs = []
+                for failed in previous.failed:
+                    index = failed.chunk.index
+                    known = None if journal is None else journal.states.get(index)
+                    if index in self.settled:
+                        continue
+                    if known is not None and known.request_id is not None:
+                        merged[index] = Resumed(failed.chunk, known.request_id)
+                        continue
+                    jobs.append(
+                        Job(failed.chunk, in_doubt_since=failed.in_doubt_since, error=failed.error)
+                    )
+                merged.update(await self.runner(journal, None).run(jobs))
+            finally:
+                if journal is not None:
+                    await journal.aclose()
+            return self._result(merged)
 
 
 async def _plan(

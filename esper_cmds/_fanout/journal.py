@@ -13,10 +13,13 @@ A re-run skips chunks with a "created" record and reconciles chunks whose last r
 
 What makes it safe:
 
-- **One writer.** The file is locked (``flock``, exclusive) for as long as a run has it open; a
-  second run, in this process or another, gets `JournalError` naming the holder instead of
-  sending every chunk again. Locks are only as good as the filesystem's: keep journals on a local
-  disk, not on NFS or SMB.
+- **One writer.** A lock file beside the journal (``<journal>.lock``, never deleted) is locked
+  (``flock``, exclusive) for as long as a run has the journal open; a second run, in this process
+  or another, gets `JournalError` naming the holder instead of sending every chunk again. The lock
+  is on the lock file rather than the journal so that deleting or replacing the journal under a
+  running fan-out cannot let a second one in; the running one notices before its next record and
+  stops. Locks are only as good as the filesystem's: keep journals on a local disk, not on NFS or
+  SMB.
 - **Whole records.** A record is written until every byte is down (a short write is continued);
   if the disk refuses part of it, the file is cut back to the last whole record and the run stops
   *before* the create the record announced is sent.
@@ -92,6 +95,9 @@ class Journal:
     """The fence of the journal's first run (reconciliation looks back to it); None until
     `begin` writes the header of a new journal."""
     _fd: int
+    _lock_fd: int
+    _identity: tuple[int, int]
+    """The journal file's (device, inode), to notice it being deleted or replaced."""
     _size: int
     """The file's length after the last whole record: where to cut back to after a failure."""
     _lock: anyio.Lock
@@ -121,9 +127,15 @@ class Journal:
 
     @classmethod
     def _open_sync(cls, path: Path, plan: Plan) -> Journal:
-        fd = _open_regular(path)
+        lock_fd = _open_regular(path.with_name(path.name + ".lock"))
         try:
-            _lock(fd, path)
+            _lock(lock_fd, path)
+            fd = _open_regular(path)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        try:
+            info = os.fstat(fd)
             data = _read_journal(fd, path, plan)
             records = _parse(path, data.splitlines())
             size = len(data)
@@ -141,9 +153,20 @@ class Journal:
                         _apply(record, states, len(plan.chunks))
                 except (KeyError, TypeError, ValueError) as exc:
                     raise JournalMismatchError(f"{path} has a damaged record ({exc!r})") from None
-            return cls(path, plan, states, fence, fd, size, anyio.Lock())
+            return cls(
+                path,
+                plan,
+                states,
+                fence,
+                fd,
+                lock_fd,
+                (info.st_dev, info.st_ino),
+                size,
+                anyio.Lock(),
+            )
         except BaseException:
             os.close(fd)
+            os.close(lock_fd)
             raise
 
     async def begin(self, fence: Fence) -> None:
@@ -176,10 +199,13 @@ class Journal:
         self.states[chunk.index] = ChunkState(request_id=request.id)
 
     async def aclose(self) -> None:
-        """Close the file, which releases the lock."""
+        """Close the file and release the lock."""
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
+        if self._lock_fd >= 0:
+            lock_fd, self._lock_fd = self._lock_fd, -1
+            os.close(lock_fd)
 
     async def _append(self, record: dict[str, Any]) -> None:
         async with self._lock:
@@ -194,6 +220,7 @@ class Journal:
                                f"{self._broken}")  # fmt: skip
         if self._fd < 0:
             raise JournalError(f"journal {self.path} is closed")
+        self._check_still_there()
         try:
             view = memoryview(data)
             while view:
@@ -214,6 +241,22 @@ class Journal:
                 pass  # the torn tail is the last line, dropped when the journal is next opened
             raise JournalError(f"cannot write journal {self.path}: {exc}") from exc
         self._size += len(data)
+
+    def _check_still_there(self) -> None:
+        """Refuse to go on if the journal was deleted or replaced under this run: another run
+        would start from nothing and send every chunk this one has created."""
+        try:
+            here = os.stat(self.path)
+            links = os.fstat(self._fd).st_nlink
+        except OSError:
+            here, links = None, 0
+        if here is None or links == 0 or (here.st_dev, here.st_ino) != self._identity:
+            self._broken = "the journal file was deleted or replaced while this run held it"
+            raise JournalError(
+                f"journal {self.path} was deleted or replaced while this run held it; stopping"
+                " before anything else is sent (the chunks it recorded are not lost to this run,"
+                " but a run on the new file would not know them)"
+            )
 
 
 def _open_regular(path: Path) -> int:
@@ -403,10 +446,11 @@ def _check_header(path: Path, header: dict[str, Any], plan: Plan) -> None:
         )
 
 
-def _fence_record(fence: Fence) -> dict[str, str | None]:
+def _fence_record(fence: Fence) -> dict[str, Any]:
     return {
         "created_on": None if fence.created_on is None else fence.created_on.isoformat(),
         "request_id": None if fence.request_id is None else str(fence.request_id),
+        "request_ids": sorted(str(i) for i in fence.request_ids),
     }
 
 
@@ -416,6 +460,7 @@ def _fence_from(header: dict[str, Any]) -> Fence:
     return Fence(
         None if created_on is None else dt.datetime.fromisoformat(created_on),
         None if request_id is None else uuid.UUID(request_id),
+        frozenset(uuid.UUID(i) for i in raw.get("request_ids", ())),  # absent in older journals
     )
 
 

@@ -8,15 +8,19 @@ Chunks are disjoint, so such a request can only be this chunk's, provided it is 
 fan-out itself.
 
 "Newer than the fan-out" is decided on the server's own clock, never ours: before sending
-anything, the fan-out notes the newest request the enterprise already has (its `Fence`). Every
-request the fan-out creates is listed before the fence; an identical request from an earlier run is
-not. A journal keeps the fence of its first run, so a resumed run looks back that far.
+anything, the fan-out notes the newest requests the enterprise already has (its `Fence`: the
+newest creation time and every request created at that instant). Every request the fan-out
+creates is listed before the fence; an identical request from an earlier run is not. Where the
+server gives no creation times, the listing's newest-first order is all there is: the walk stops
+at the first fence request. A journal keeps the fence of its first run, so a resumed run looks
+back that far.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 
 from attrs import field, frozen
 
@@ -36,21 +40,32 @@ def _as_utc(when: dt.datetime | None) -> dt.datetime | None:
     return when
 
 
+def _id_set(ids: Iterable[uuid.UUID]) -> frozenset[uuid.UUID]:
+    return frozenset(ids)
+
+
 @frozen
 class Fence:
-    """The newest request that existed before the fan-out began (None: there was none).
+    """The newest requests that existed before the fan-out began (none: there were none).
 
     Attributes:
-        created_on: Its creation time on the server's clock.
-        request_id: Its id, so it is never mistaken for one of ours when times tie.
+        created_on: The newest creation time on the server's clock.
+        request_id: The newest request's id.
+        request_ids: Every request created at that same instant (servers with coarse timestamps
+            list several): none of them is ever one of ours, whatever the times say.
     """
 
     created_on: dt.datetime | None = field(default=None, converter=_as_utc)
     request_id: uuid.UUID | None = None
+    request_ids: frozenset[uuid.UUID] = field(factory=frozenset, converter=_id_set)
+
+    def __attrs_post_init__(self) -> None:
+        if self.request_id is not None and self.request_id not in self.request_ids:
+            object.__setattr__(self, "request_ids", self.request_ids | {self.request_id})
 
     def excludes(self, request: CommandRequest) -> bool:
-        """True if `request` existed before the fan-out began."""
-        if request.id == self.request_id:
+        """True if `request` provably existed before the fan-out began."""
+        if request.id in self.request_ids:
             return True
         created_on = _as_utc(request.created_on)
         return (
@@ -58,13 +73,28 @@ class Fence:
         )
 
 
+_MAX_FENCE_PAGES = 20
+
+
 async def take_fence(commands: Commands) -> Fence:
-    """The enterprise's newest request, read before anything is sent."""
-    page = await commands.list(page_size=1).first_page()
+    """The enterprise's newest requests, read before anything is sent.
+
+    Every request sharing the newest creation time is noted, so an identical request created
+    in that same instant (a coarse server clock) is never taken for one of the fan-out's.
+    """
+    pager = commands.list(page_size=_PAGE_SIZE)
+    page = await pager.first_page()
     if not page.results:
         return Fence()
     newest = page.results[0]
-    return Fence(newest.created_on, newest.id)
+    ids: set[uuid.UUID] = set()
+    for _ in range(_MAX_FENCE_PAGES):
+        ties = [r for r in page.results if r.created_on == newest.created_on]
+        ids.update(r.id for r in ties)
+        if len(ties) < len(page.results) or page.next is None or newest.created_on is None:
+            break
+        page = await pager.fetch_page(page.next)
+    return Fence(newest.created_on, newest.id, frozenset(ids))
 
 
 def _matches(request: CommandRequest, plan: Plan, chunk: Chunk) -> bool:
@@ -101,9 +131,11 @@ async def find_request(
     page = await pager.first_page()
     while True:
         for request in page.results:
+            if request.id in fence.request_ids:
+                if request.created_on is None or fence.created_on is None:
+                    return None  # no times to go by: newest first, everything after is older
+                continue  # the same instant as ours may follow it in the listing
             if fence.excludes(request):
-                if request.id == fence.request_id:
-                    continue
                 return None  # newest first: everything after this is older still
             if _matches(request, plan, chunk):
                 return request

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import math
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ from .._errors import (
     RateLimitError,
     ServerError,
     TransportError,
+    ValidationError,
 )
 from .._retry import full_jitter
 from .journal import Journal
@@ -56,6 +58,39 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _may_still_be_in_flight(error: Exception) -> bool:
+    """Whether the server may still be processing a create that failed with `error`.
+
+    A lost answer (a timeout, a dropped connection) or a proxy that gave up on its upstream
+    (502, 504) leaves the create possibly running on the server; an answer from the server
+    itself (500, a malformed 2xx, 409) means it is done with it, stored or not.
+    """
+    cause = error.cause if isinstance(error, AmbiguousCreateError) else error
+    if isinstance(cause, TransportError):
+        return True
+    return isinstance(cause, ServerError) and cause.status_code in (502, 504)
+
+
+def _positive_int(name: str) -> Callable[[Any, Any, Any], None]:
+    def check(_: Any, __: Any, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(name, "must be a positive integer", value)
+
+    return check
+
+
+def _seconds(name: str) -> Callable[[Any, Any, Any], None]:
+    def check(_: Any, __: Any, value: Any) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value < math.inf
+        ):
+            raise ValidationError(name, "must be a finite number of seconds, 0 or more", value)
+
+    return check
+
+
 @frozen
 class ChunkRetry:
     """How hard the fan-out tries each chunk, on top of the client's own retries.
@@ -64,12 +99,17 @@ class ChunkRetry:
         max_attempts: Creates sent per chunk at most (a reconciled chunk stops early).
         backoff: Base of the full-jitter exponential wait between attempts, in seconds.
         max_backoff: Cap of that wait.
+        settle: Seconds a create whose answer was lost (a timeout, a dropped connection, a 502
+            or 504) may still be processed by the server. Such a chunk is sent again only once
+            it has not appeared for this long after its attempt began; found sooner, it is
+            adopted at once.
         sleep: The sleep function (inject a fake one in tests).
     """
 
-    max_attempts: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 8.0
+    max_attempts: int = field(default=5, validator=_positive_int("max_attempts"))
+    backoff: float = field(default=0.5, validator=_seconds("backoff"))
+    max_backoff: float = field(default=8.0, validator=_seconds("max_backoff"))
+    settle: float = field(default=30.0, validator=_seconds("settle"))
     sleep: Callable[[float], Awaitable[None]] = field(default=anyio.sleep, repr=False)
 
     def delay(self, attempt: int) -> float:
@@ -167,6 +207,9 @@ class Runner:
         if job.request_id is not None:
             return Resumed(chunk, job.request_id)
         attempts, in_doubt, last_error = job.attempts, job.in_doubt_since, job.error
+        # A doubt from an earlier run (the journal) or from an answer that never came: the
+        # server may still be working on that create, so "not listed" proves nothing yet.
+        in_flight = job.error is None or _may_still_be_in_flight(job.error)
         retry = self._retry
         while True:
             if in_doubt is not None:
@@ -174,6 +217,13 @@ class Runner:
                     found = await find_request(
                         self._client.commands, self._plan, chunk, fence=self._fence
                     )
+                    settling = retry.settle - (_now() - in_doubt).total_seconds()
+                    if found is None and in_flight and settling > 0:
+                        # Give the lost create time to land before concluding it never will.
+                        await retry.sleep(settling)
+                        found = await find_request(
+                            self._client.commands, self._plan, chunk, fence=self._fence
+                        )
                 except EsperError as exc:
                     return self._in_doubt(chunk, last_error or exc, attempts, in_doubt)
                 if found is not None:
@@ -200,6 +250,7 @@ class Runner:
                 continue
             except _IN_DOUBT as exc:
                 last_error = exc
+                in_flight = _may_still_be_in_flight(exc)
                 in_doubt = (
                     min(began, exc.started_at) if isinstance(exc, AmbiguousCreateError) else began
                 )

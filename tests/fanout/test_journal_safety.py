@@ -253,18 +253,20 @@ async def test_journal_and_fence_are_untouched_when_the_input_is_refused(tmp_pat
 
 
 async def test_a_failed_write_stops_every_later_write(tmp_path: Path) -> None:
-    """Once a record could not be written (here the file descriptor is gone under the journal,
-    as a failing disk would leave it), the journal refuses every later record instead of
-    writing around the gap."""
+    """Once a record could not be written (here the journal's descriptor is swapped for a
+    read-only one, so the write fails as a failing disk's would), the journal refuses every
+    later record instead of writing around the gap."""
     p = plan()
-    journal = await Journal.open(tmp_path / "run.jsonl", p, Fence())
+    path = tmp_path / "run.jsonl"
+    journal = await Journal.open(path, p, Fence())
     os.close(journal._fd)
+    journal._fd = os.open(path, os.O_RDONLY)
     with pytest.raises(JournalError, match="cannot write journal"):
         await journal.started(p.chunks[0], T0)
     with pytest.raises(JournalError, match="unusable after an earlier failure"):
         await journal.started(p.chunks[1], T0)
     assert 0 not in journal.states  # the chunk was not recorded as started
-    journal._fd = -1  # already closed above
+    await journal.aclose()
 
 
 async def test_a_closed_journal_refuses_records(tmp_path: Path) -> None:
