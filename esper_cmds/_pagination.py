@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -107,7 +107,7 @@ class AsyncPager(Generic[T]):
                 meanwhile shift offsets). 0 (the default) reads one page at a time.
         """
         _check_count("prefetch", prefetch)
-        walk = _Walk(self._first_url)
+        walk = _Walk(self._first_url, self._transport.scrub)
         page = await self.first_page()
         walk.visit(self._first_url)
         yield page
@@ -128,12 +128,16 @@ class AsyncPager(Generic[T]):
 
     async def walk_back(self, page: Page[T]) -> AsyncGenerator[Page[T], None]:
         """Yield the pages before `page`, nearest first, following ``previous`` until it is null."""
-        walk = _Walk(self._first_url)
+        if not isinstance(page, Page):
+            raise ValidationError("page", "must be a Page this listing returned", page)
+        walk = _Walk(self._first_url, self._transport.scrub)
         while page.previous is not None:
             url = self._transport.rebase_link(page.previous)
             walk.visit(url)
             page = await self._get(url)
             yield page
+            if not walk.advance(page, backwards=True):
+                return
 
     async def to_list(self, *, max_items: int) -> list[T]:
         """Collect at most `max_items` items; the listing may hold more, which are not fetched."""
@@ -219,7 +223,8 @@ class _Walk:
       `MAX_EMPTY_PAGES` empty pages in a row raise `PaginationError` whatever the count says.
     """
 
-    def __init__(self, first_url: httpx.URL) -> None:
+    def __init__(self, first_url: httpx.URL, scrub: Callable[[str], str]) -> None:
+        self._scrub = scrub
         self._names = _PAGING_PARAMS | set(first_url.params.keys())
         self._seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         self._received = 0
@@ -230,18 +235,19 @@ class _Walk:
         params = tuple(sorted((k, v) for k, v in url.params.multi_items() if k in self._names))
         key = (url.path, params)
         if key in self._seen:
-            msg = f"pagination link cycle: {url.path}?{url.query.decode()} was already visited"
-            raise PaginationError(msg)
+            shown = self._scrub(f"{url.path}?{url.query.decode()}")
+            raise PaginationError(f"pagination link cycle: {shown} was already visited")
         self._seen.add(key)
 
-    def advance(self, page: Page[Any]) -> bool:
-        """Count `page`'s items; whether its ``next`` link is worth following."""
+    def advance(self, page: Page[Any], *, backwards: bool = False) -> bool:
+        """Count `page`'s items; whether its ``next`` link is worth following (or ``previous``
+        when walking back, where the count says nothing about what lies behind)."""
         self._received += len(page.results)
         if page.results:
             self._empty_run = 0
             return True
         self._empty_run += 1
-        if self._received >= page.count:
+        if not backwards and self._received >= page.count:
             logger.warning(
                 "a listing linked past its end (%d items yielded, count %d); stopped",
                 self._received, page.count,

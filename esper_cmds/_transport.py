@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json as jsonlib
 import logging
+import math
 import random as _random
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -91,9 +92,8 @@ class Transport:
         self._base_url = base_url
         # The key as it may appear in text: itself, stripped, and escaped as repr shows it (an
         # h11 error quotes a header value as bytes).
-        self._secrets = tuple(
-            sorted({s for s in (api_key, api_key.strip(), repr(api_key)[1:-1]) if s}, key=len)
-        )[::-1]
+        forms = (api_key, api_key.strip(), repr(api_key)[1:-1], jsonlib.dumps(api_key)[1:-1])
+        self._secrets = tuple(sorted({f for f in forms if f}, key=len, reverse=True))
         self._auth = f"Bearer {api_key}"
         self._max_response_bytes = max_response_bytes
         self._retry = RetryPolicy() if retry is None else retry
@@ -147,13 +147,13 @@ class Transport:
         somewhere else. Anything unusable raises `PaginationError`.
         """
         root = self._base_url.path.rstrip("/") + "/"
-        try:
-            parsed = httpx.URL(link)
-            path = parsed.path
-            raw_path = parsed.raw_path
-        except Exception as exc:  # httpx.InvalidURL, an IDNA error in the (ignored) host, ...
-            raise PaginationError(f"unusable page link {link[:200]!r}: {exc}") from None
-        segments = path.split("/")
+        shown = self.scrub(link if isinstance(link, str) else repr(link))[:200]
+        parsed = _parse_link(link)
+        if parsed is None:
+            raise PaginationError(f"unusable page link {shown!r}")
+        path, raw_path = parsed
+        # Dot segments, also with a ";params" suffix that some servers strip (Tomcat's "..;").
+        segments = {segment.split(";", 1)[0] for segment in path.split("/")}
         unsafe = (
             not path.startswith(root)
             or "." in segments
@@ -162,12 +162,11 @@ class Transport:
             or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path)
         )
         if unsafe:
-            msg = f"page link {link[:200]!r} leaves the API base path {root!r}; refusing it"
-            raise PaginationError(msg)
-        try:
-            return self._base_url.copy_with(raw_path=raw_path)
-        except Exception as exc:
-            raise PaginationError(f"unusable page link {link[:200]!r}: {exc}") from None
+            raise PaginationError(f"page link {shown!r} leaves the API base path {root!r}")
+        rebased = _rebase(self._base_url, raw_path)
+        if rebased is None:
+            raise PaginationError(f"unusable page link {shown!r}")
+        return rebased
 
     async def request(
         self,
@@ -210,7 +209,7 @@ class Transport:
             )
         request = self._build(method, url, params=params, json=json, encoded_json=encoded_json)
         method = request.method
-        path = request.url.path
+        path = self.scrub(request.url.path)  # a server's link may carry anything, even the key
         started_at = self._clock.utcnow()
         first_sent: float | None = None
         attempt = 0
@@ -218,8 +217,12 @@ class Transport:
             attempt += 1
             # The budget is a hard limit from the first send: an attempt that would outlive it
             # (a body dripped a byte at a time resets httpx's read timeout forever) is cut off.
-            elapsed = 0.0 if first_sent is None else self._clock.monotonic() - first_sent
-            sent_at, outcome = await self._attempt(request, policy, policy.budget - elapsed)
+            time_left = (
+                None
+                if first_sent is None
+                else policy.budget - (self._clock.monotonic() - first_sent)
+            )
+            sent_at, outcome = await self._attempt(request, policy, time_left)
             if first_sent is None:
                 first_sent = sent_at
             if isinstance(outcome, _Answer) and outcome.status < 400:
@@ -269,10 +272,10 @@ class Transport:
                     payload=json,
                     started_at=started_at,
                     finished_at=self._clock.utcnow(),
-                    cause=error,
+                    cause=self._sanitize(error),
                 ) from error
             logger.debug("giving up on %s %s after %s", method, path, failure.value)
-            raise error
+            raise self._sanitize(error)
 
     def _build(
         self,
@@ -284,18 +287,20 @@ class Transport:
         encoded_json: bytes | None,
     ) -> httpx.Request:
         headers = {"Authorization": self._auth}
+        if encoded_json is not None:
+            headers["Content-Type"] = "application/json"
+        why: str | None = None
         try:
             if encoded_json is None:
                 return self._http.build_request(
                     method, url, params=params, json=json, headers=headers
                 )
-            headers["Content-Type"] = "application/json"
             return self._http.build_request(
                 method, url, params=params, content=encoded_json, headers=headers
             )
         except Exception as exc:  # a body json cannot encode, a query httpx refuses
-            why = self._scrub(f"{type(exc).__name__}: {exc}")
-            raise ValidationError("request", f"cannot be encoded ({why})", None) from None
+            why = self.scrub(f"{type(exc).__name__}: {exc}")
+        raise ValidationError("request", f"cannot be encoded ({why})", None)
 
     def _judge(self, request: httpx.Request, answer: _Answer) -> _Failed:
         """The failure class and typed error of an error status."""
@@ -305,12 +310,14 @@ class Transport:
                 answer.headers.get("Retry-After"), now=self._clock.utcnow()
             )
         failure = classify_status(answer.status, has_retry_after=retry_after is not None)
+        # Scrubbed as text, before it is parsed or cut: a key that straddles the excerpt's end,
+        # or sits 1,000 levels deep, is still found.
+        text = self.scrub(answer.body.decode("utf-8", "replace"))
         body: Any
         try:
-            body = jsonlib.loads(answer.body)
+            body = jsonlib.loads(text)
         except Exception:  # not JSON, or JSON too deep to decode: keep an excerpt of the text
-            body = answer.body[:_BODY_EXCERPT].decode("utf-8", "replace")
-        body = self._scrub(body)
+            body = text[:_BODY_EXCERPT]
         return _Failed(
             failure,
             status_error(request, answer.status, body, retry_after=retry_after),
@@ -318,37 +325,61 @@ class Transport:
         )
 
     async def _attempt(
-        self, request: httpx.Request, policy: RetryPolicy, time_left: float
+        self, request: httpx.Request, policy: RetryPolicy, time_left: float | None
     ) -> tuple[float, _Answer | _Failed]:
         """Send once inside a concurrency slot, after the client-wide gate, and read the whole
-        body within `time_left` seconds; every failure is returned, classified, not raised."""
-        async with self._gate.slot():
-            try:
-                await self._gate.wait_turn(max_pause=policy.max_retry_after)
-            except ClientPaused as paused:
-                raise RateLimitError(
-                    f"not sent: the client is paused by an earlier 429 for {paused.seconds:.1f} s,"
-                    f" longer than the retry policy waits ({policy.max_retry_after:g} s)",
-                    method=request.method,
-                    url=str(request.url),
-                    status_code=429,
-                    retry_after=paused.seconds,
-                ) from None
-            sent_at = self._clock.monotonic()
-            outcome: _Answer | _Failed | None = None
-            # The body is read before the slot is released, so in-flight requests never
-            # outnumber the slots (and the connection is back in the pool when it is).
-            with anyio.move_on_after(max(time_left, 0.0)):
-                outcome = await self._exchange(request)
-            if outcome is None:
-                method, path = request.method, request.url.path
-                error = TimeoutError(
-                    f"{method} {path} ran past the call's budget of {policy.budget:g} s",
-                    method=method,
-                    url=str(request.url),
-                )
-                outcome = _Failed(Failure.READ_TIMEOUT, error)
-            return sent_at, outcome
+        body; every failure is returned, classified, not raised.
+
+        `time_left` is what remains of the call's budget (None before the first send, whose wait
+        for its turn is not counted): waiting for a slot or a turn, sending and reading must all
+        fit in it.
+        """
+        sent_at: float | None = None
+        outcome: _Answer | _Failed | None = None
+        with anyio.move_on_after(math.inf if time_left is None else max(time_left, 0.0)):
+            async with self._gate.slot():
+                paused = await self._wait_turn(request, policy)
+                if paused is not None:
+                    raise self._sanitize(paused)
+                sent_at = self._clock.monotonic()
+                budget_left = policy.budget if time_left is None else time_left
+                # The body is read before the slot is released, so in-flight requests never
+                # outnumber the slots (and the connection is back in the pool when it is).
+                with anyio.move_on_after(max(budget_left, 0.0)):
+                    outcome = await self._exchange(request)
+        method, path, url = request.method, request.url.path, self.scrub(str(request.url))
+        if sent_at is None:  # the budget ran out before this attempt could be sent
+            error = TimeoutError(
+                f"{method} {path} waited for its turn past the call's budget of"
+                f" {policy.budget:g} s; not sent",
+                method=method,
+                url=url,
+            )
+            return self._clock.monotonic(), _Failed(Failure.POOL_TIMEOUT, error)
+        if outcome is None:
+            error = TimeoutError(
+                f"{method} {path} ran past the call's budget of {policy.budget:g} s",
+                method=method,
+                url=url,
+            )
+            outcome = _Failed(Failure.READ_TIMEOUT, error)
+        return sent_at, outcome
+
+    async def _wait_turn(self, request: httpx.Request, policy: RetryPolicy) -> EsperError | None:
+        try:
+            await self._gate.wait_turn(max_pause=policy.max_retry_after)
+        except ClientPaused as paused:
+            seconds = paused.seconds
+        else:
+            return None
+        return RateLimitError(
+            f"not sent: the client is paused by an earlier 429 for {seconds:.1f} s,"
+            f" longer than the retry policy waits ({policy.max_retry_after:g} s)",
+            method=request.method,
+            url=self.scrub(str(request.url)),
+            status_code=429,
+            retry_after=seconds,
+        )
 
     async def _exchange(self, request: httpx.Request) -> _Answer | _Failed:
         try:
@@ -362,7 +393,7 @@ class Transport:
         except httpx.TransportError as exc:
             return _Failed(classify_exception(exc), self._transport_error(request, exc))
         except Exception as exc:  # a corrupt gzip body, a body past the size limit, ...
-            why = self._scrub(f"{type(exc).__name__}: {exc}")
+            why = self.scrub(f"{type(exc).__name__}: {exc}")
             if response.status_code < 400:
                 return _Failed(
                     Failure.MALFORMED,
@@ -392,21 +423,25 @@ class Transport:
         return b"".join(parts)
 
     def _transport_error(self, request: httpx.Request, exc: Exception) -> EsperError:
-        method, path, url = request.method, request.url.path, str(request.url)
+        method, path, url = (
+            request.method,
+            self.scrub(request.url.path),
+            self.scrub(str(request.url)),
+        )
         error: EsperError
         if isinstance(exc, httpx.TimeoutException):
             error = TimeoutError(f"{type(exc).__name__} on {method} {path}", method=method, url=url)
         elif (
             isinstance(exc, httpx.TransportError) and classify_exception(exc) is Failure.LOCAL_ERROR
         ):
-            detail = self._scrub(str(exc))
+            detail = self.scrub(str(exc))
             error = TransportError(
                 f"{method} {path} could not be sent ({type(exc).__name__}: {detail})",
                 method=method,
                 url=url,
             )
         else:
-            detail = self._scrub(str(exc))
+            detail = self.scrub(str(exc))
             error = ConnectionError(
                 f"{type(exc).__name__} on {method} {path}: {detail}", method=method, url=url
             )
@@ -426,24 +461,24 @@ class Transport:
             logger.exception("the on_event hook raised; ignoring it")
 
     def _decode(self, request: httpx.Request, answer: _Answer, cast_to: type[T]) -> T:
+        # Each failure is raised outside the ``except`` that caught it: a JSONDecodeError's
+        # ``doc`` is the whole body, and as the new error's __context__ it would keep it (and
+        # any key a server echoed into it) alive and printable.
+        why: str | None = None
         try:
             data = jsonlib.loads(answer.body)
         except RecursionError:
-            raise self._malformed(
-                request, answer.status, answer.body, "JSON nested too deeply"
-            ) from None
+            why = "JSON nested too deeply"
         except ValueError as exc:
-            raise self._malformed(
-                request, answer.status, answer.body, f"not JSON ({exc})"
-            ) from None
+            why = f"not JSON ({type(exc).__name__} at position {getattr(exc, 'pos', '?')})"
+        if why is not None:
+            raise self._malformed(request, answer.status, answer.body, why)
         try:
             return structure(data, cast_to)
         except Exception as exc:  # cattrs raises many types for a wrong shape
             name = getattr(cast_to, "__name__", str(cast_to))
-            why = self._scrub(f"{type(exc).__name__}: {exc}")
-            raise self._malformed(
-                request, answer.status, answer.body, f"body does not fit {name} ({why})"
-            ) from (None if self._leaks(exc) else exc)
+            why = f"body does not fit {name} ({type(exc).__name__}: {self.scrub(str(exc))})"
+        raise self._malformed(request, answer.status, answer.body, why)
 
     def _malformed(
         self, request: httpx.Request, status: int, body: bytes, why: str
@@ -451,16 +486,27 @@ class Transport:
         return MalformedResponseError(
             f"malformed response to {request.method} {request.url.path}: {why}",
             method=request.method,
-            url=str(request.url),
+            url=self.scrub(str(request.url)),
             status_code=status,
-            body=self._scrub(body[:_BODY_EXCERPT].decode("utf-8", "replace")),
+            # Scrubbed whole, then cut: a key across the cut would otherwise keep most of it.
+            body=self.scrub(body[: _BODY_EXCERPT * 2].decode("utf-8", "replace"))[:_BODY_EXCERPT],
         )
 
-    def _scrub(self, value: Any) -> Any:
-        """`value` with the API key scrubbed from its text (see `redact`)."""
+    def scrub(self, value: Any) -> Any:
+        """`value` with the API key scrubbed from its text (see `redact`); every text a server
+        or httpx supplied goes through this before it becomes part of an exception."""
         for secret in self._secrets:
             value = redact(value, secret)
         return value
+
+    def _sanitize(self, error: EsperError) -> EsperError:
+        """`error` with the key scrubbed from its text and URL (the last pass before raising)."""
+        error.args = tuple(self.scrub(a) if isinstance(a, str) else a for a in error.args)
+        for name in ("url", "message"):
+            value = getattr(error, name, None)
+            if isinstance(value, str):
+                setattr(error, name, self.scrub(value))
+        return error
 
     def _leaks(self, exc: BaseException) -> bool:
         """Whether the key appears anywhere in `exc`'s text or in its chain's."""
@@ -476,6 +522,24 @@ class Transport:
                 return True
             current = current.__cause__ or current.__context__
         return False
+
+
+def _parse_link(link: object) -> tuple[str, bytes] | None:
+    """A link's decoded path and its raw path (with the query), or None if httpx refuses it."""
+    if not isinstance(link, str):
+        return None
+    try:
+        parsed = httpx.URL(link)
+        return parsed.path, parsed.raw_path
+    except Exception:  # httpx.InvalidURL, an IDNA error in the (ignored) host, ...
+        return None
+
+
+def _rebase(base: httpx.URL, raw_path: bytes) -> httpx.URL | None:
+    try:
+        return base.copy_with(raw_path=raw_path)
+    except Exception:
+        return None
 
 
 class ResponseTooLarge(Exception):
