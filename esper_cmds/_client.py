@@ -147,7 +147,12 @@ class EsperClient:
             timeout=timeout,
             limits=limits,
             transport=transport,
-            headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+            # Only what the transport decompresses itself, in bounded steps.
+            headers={
+                "User-Agent": _USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+            },
             follow_redirects=False,
         )
         if max_concurrency is None:

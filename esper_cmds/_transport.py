@@ -14,7 +14,8 @@ import json as jsonlib
 import logging
 import math
 import random as _random
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -410,16 +411,29 @@ class Transport:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ResponseTooLarge(f"Content-Length {declared} exceeds the limit of {limit} bytes")
-        # The limit counts decompressed bytes, so a gzip bomb is stopped as early as a flood.
-        # Stopping early leaves httpx's inner stream generators to the garbage collector, which
-        # trio reports as a ResourceWarning; the connection itself is closed by the caller.
+        if response.is_stream_consumed:
+            # An in-process transport (a mock, respx) handed over a response it read already:
+            # its body is in memory, decoded by httpx.
+            if len(response.content) > limit:
+                raise ResponseTooLarge(f"the body exceeds the limit of {limit} bytes")
+            return response.content
+        inflate = _Inflater(response.headers.get_list("Content-Encoding", split_commas=True))
+        # The raw bytes are decompressed here, in bounded steps, rather than by httpx (which
+        # inflates a whole network chunk at once, and stacked encodings multiply): a gzip bomb
+        # is stopped at the limit, as early as a plain flood. Stopping early leaves httpx's
+        # inner stream generators to the garbage collector, which trio reports as a
+        # ResourceWarning; the connection itself is closed by the caller.
         parts: list[bytes] = []
         size = 0
-        async for part in response.aiter_bytes():
-            size += len(part)
-            if size > limit:
-                raise ResponseTooLarge(f"the body exceeds the limit of {limit} bytes")
-            parts.append(part)
+        async for raw in response.aiter_raw():
+            for part in inflate.feed(raw, limit - size + 1):
+                size += len(part)
+                if size > limit:
+                    raise ResponseTooLarge(f"the body exceeds the limit of {limit} bytes")
+                parts.append(part)
+        parts.append(inflate.finish())
+        if size + len(parts[-1]) > limit:
+            raise ResponseTooLarge(f"the body exceeds the limit of {limit} bytes")
         return b"".join(parts)
 
     def _transport_error(self, request: httpx.Request, exc: Exception) -> EsperError:
@@ -544,6 +558,52 @@ def _rebase(base: httpx.URL, raw_path: bytes) -> httpx.URL | None:
 
 class ResponseTooLarge(Exception):
     """Strictly private: a body past the client's ``max_response_bytes``."""
+
+
+class _Inflater:
+    """Strictly private: one Content-Encoding (gzip or deflate) undone in bounded steps.
+
+    The client asks for ``gzip, deflate`` only; anything else a server sends anyway (another
+    coding, or several stacked) is refused as unreadable rather than trusted.
+    """
+
+    def __init__(self, encodings: list[str]) -> None:
+        codings = [
+            e.strip().lower() for e in encodings if e.strip().lower() not in ("", "identity")
+        ]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise ValueError(f"unsupported Content-Encoding {', '.join(codings)!r}")
+        self._coding = codings[0] if codings else None
+        self._inflate: Any = None
+        self._started = False
+        if self._coding in ("gzip", "x-gzip"):
+            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self._coding == "deflate":
+            self._inflate = zlib.decompressobj(zlib.MAX_WBITS)
+
+    def feed(self, data: bytes, room: int) -> Iterator[bytes]:
+        """The decoded bytes of `data`, in pieces of at most `room` bytes each."""
+        if self._inflate is None:
+            yield data
+            return
+        if not self._started and self._coding == "deflate":
+            # "deflate" is zlib-wrapped by the standard and raw by some servers: try both.
+            self._started = True
+            try:
+                zlib.decompressobj(zlib.MAX_WBITS).decompress(data[:64])
+            except zlib.error:
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+        while data:
+            piece = self._inflate.decompress(data, max(room, 1))
+            data = self._inflate.unconsumed_tail
+            if piece:
+                yield piece
+
+    def finish(self) -> bytes:
+        """Whatever the decompressor still holds (nothing, for a well-formed stream)."""
+        if self._inflate is None:
+            return b""
+        return bytes(self._inflate.flush(1024 * 1024))
 
 
 @attrs.frozen

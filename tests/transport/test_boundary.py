@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import json
 import time
 import uuid
+import zlib
 from typing import Any
 
 import anyio
@@ -273,3 +275,45 @@ async def test_retry_after_zero_does_not_skip_backoff() -> None:
         # each refused again, until the attempts ran out).
         assert times.count(start) <= 1
         assert all(t >= start + 0.5 for t in times if t != start)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda data: zlib.compress(data, wbits=-zlib.MAX_WBITS)),
+    ],
+    ids=["gzip", "deflate-zlib", "deflate-raw"],
+)
+async def test_compressed_bodies_are_read(encoding: str, encode: Any) -> None:
+    """The transport inflates gzip and both kinds of deflate itself, in bounded steps."""
+    body = json.dumps(page_json()).encode()
+    transport = httpx.MockTransport(
+        lambda request: answer(200, encode(body), **{"Content-Encoding": encoding})
+    )
+    async with make_client(make_router(), FakeClock(), transport=transport) as client:
+        page = await read_page(client)
+    assert page.count == 0
+
+
+@pytest.mark.parametrize("encoding", ["gzip, gzip", "br", "gzip, identity, deflate"])
+async def test_stacked_or_unasked_codings_are_refused(encoding: str) -> None:
+    """The client asks for gzip or deflate once; a stack of codings (986 bytes of ``gzip, gzip``
+    used to inflate to 512 MB) or one it did not ask for is an unreadable body."""
+    bomb = gzip.compress(gzip.compress(b"0" * 1_000_000))
+    transport = httpx.MockTransport(
+        lambda request: answer(200, bomb, **{"Content-Encoding": encoding})
+    )
+    async with make_client(make_router(), FakeClock(), transport=transport) as client:
+        with pytest.raises(MalformedResponseError, match="unsupported Content-Encoding"):
+            await read_page(client)
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return answer(200, json.dumps(page_json()).encode())
+
+    async with make_client(make_router(), FakeClock(), transport=httpx.MockTransport(record)) as c:
+        await read_page(c)
+    assert sent[0].headers["Accept-Encoding"] == "gzip, deflate"
