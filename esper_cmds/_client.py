@@ -9,7 +9,7 @@ import re
 import types
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import httpx
 
@@ -124,10 +124,23 @@ class EsperClient:
         sleep: Sleep | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        _check_options(
+            timeout=timeout,
+            limits=limits,
+            transport=transport,
+            env=env,
+            retry=retry,
+            rate_limit=rate_limit,
+            on_event=on_event,
+            clock=clock,
+            sleep=sleep,
+        )
         environ = os.environ if env is None else env
-        key = api_key if api_key is not None else environ.get("ESPER_API_KEY")
+        # Held in a wrapper whose repr hides it, and the plain value dropped: a traceback
+        # printed with its frames' locals (pytest --showlocals, rich, Sentry) must not show it.
+        key = _Secret(api_key if api_key is not None else environ.get("ESPER_API_KEY"))
+        del api_key
         _check_api_key(key)
-        assert key is not None  # checked just above
         if (
             isinstance(max_response_bytes, bool)
             or not isinstance(max_response_bytes, int)
@@ -162,7 +175,7 @@ class EsperClient:
         self._transport = Transport(
             http=self._http,
             base_url=self.base_url,
-            api_key=key,
+            api_key=key.value,
             retry=retry,
             rate_limit=rate_limit,
             max_concurrency=max_concurrency,
@@ -219,6 +232,8 @@ class EsperClient:
         Args:
             retry: The policy for every request made through the view.
         """
+        if not isinstance(retry, RetryPolicy):
+            raise ValidationError("retry", "must be a RetryPolicy", retry)
         view = copy.copy(self)
         view._transport = self._transport.with_retry(retry)
         view.commands = Commands(view._transport, self.enterprise_id)
@@ -236,24 +251,92 @@ _TENANT = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,57}[a-z0-9])?", re.IGNORECASE)
 """A DNS label once ``-api`` is added: ASCII letters, digits and inner dashes, at most 63."""
 
 
-def _check_api_key(key: object) -> None:
+def _check_options(
+    *,
+    timeout: object,
+    limits: object,
+    transport: object,
+    env: object,
+    retry: object,
+    rate_limit: object,
+    on_event: object,
+    clock: object,
+    sleep: object,
+) -> None:
+    """Refuse options of the wrong kind now, rather than on every call later."""
+    if isinstance(timeout, httpx.Timeout):
+        pass
+    elif isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValidationError(
+            "timeout", "must be seconds (more than 0) or an httpx.Timeout", timeout
+        )
+    elif timeout != timeout or timeout == float("inf"):
+        raise ValidationError(
+            "timeout", "must be finite: a hung server must not hang the caller", timeout
+        )
+    checks: list[tuple[str, object, type | tuple[type, ...], str]] = [
+        ("limits", limits, httpx.Limits, "an httpx.Limits"),
+        (
+            "transport",
+            transport,
+            (httpx.AsyncBaseTransport, type(None)),
+            "an httpx.AsyncBaseTransport",
+        ),
+        ("env", env, (Mapping, type(None)), "a mapping of environment variables"),
+        ("retry", retry, (RetryPolicy, type(None)), "a RetryPolicy"),
+        ("rate_limit", rate_limit, (RateLimit, type(None)), "a RateLimit, or None for no pacing"),
+    ]
+    for field, value, kinds, what in checks:
+        if not isinstance(value, kinds):
+            raise ValidationError(field, f"must be {what}", value)
+    for field, value in (("on_event", on_event), ("sleep", sleep)):
+        if value is not None and not callable(value):
+            raise ValidationError(field, "must be callable", value)
+    if clock is not None and not all(
+        callable(getattr(clock, m, None)) for m in ("monotonic", "utcnow")
+    ):
+        raise ValidationError("clock", "must have monotonic() and utcnow() methods", clock)
+
+
+class _Secret:
+    """Strictly private: the API key, shown as ``<redacted>`` by repr and str."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value: Any = value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+def _check_api_key(secret: _Secret) -> None:
     """Refuse a key that would fail on the wire, or leak from the error that failure raises.
 
     h11 refuses a header with a newline and quotes it in its error; a non-ASCII key fails to
     encode with a `UnicodeEncodeError` whose repr holds it. The key is never part of the error.
     """
-    if not key:
+    key = secret.value
+    kind = type(key).__name__
+    present = bool(key)
+    text = isinstance(key, str)
+    padded = text and key != key.strip()
+    printable = text and all(33 <= ord(c) <= 126 for c in key)
+    del key  # decided; this frame's locals may be printed with the error below
+    if not present:
         raise ValidationError("api_key", "is required (argument or ESPER_API_KEY)", None)
-    if not isinstance(key, str):
-        raise ValidationError("api_key", f"must be a str, not {type(key).__name__}", None)
-    if key != key.strip():
+    if not text:
+        raise ValidationError("api_key", f"must be a str, not {kind}", None)
+    if padded:
         raise ValidationError(
             "api_key",
             "must not start or end with whitespace (a key read from a file or secret often ends"
             " with a newline: strip it)",
             "<redacted>",
         )
-    if not all(33 <= ord(c) <= 126 for c in key):
+    if not printable:
         raise ValidationError(
             "api_key",
             "must be printable ASCII without spaces or control characters",

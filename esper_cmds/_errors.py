@@ -61,6 +61,19 @@ _MESSAGE_EXCERPT = 500
 class EsperError(Exception):
     """Root of every error this library raises."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors take keyword arguments, which pickle's default (cls(*args)) cannot replay:
+        # rebuild from the arguments and the attributes instead, so an error raised in a
+        # worker process reaches its parent as itself.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: builtins.type[EsperError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ValidationError(EsperError, ValueError):
     """Input refused before any request was sent.

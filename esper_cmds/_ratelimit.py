@@ -18,7 +18,9 @@ from typing import Protocol
 import anyio
 import attrs
 
+from ._errors import ValidationError
 from ._retry import GiveUpEvent, RetryEvent
+from ._validation import in_range
 
 __all__ = [
     "MAX_PAUSE",
@@ -101,21 +103,17 @@ class RateLimit:
     .. versionadded:: 0.1
     """
 
-    calls: int = attrs.field(default=4000, validator=attrs.validators.ge(1))
-    per_seconds: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
+    calls: int = attrs.field(default=4000, validator=in_range(1, integer=True))
+    per_seconds: float = attrs.field(default=300.0, validator=in_range(0, above=True))
     burst: int = attrs.field(
         default=attrs.Factory(lambda self: max(1, self.calls // 40), takes_self=True),
-        validator=attrs.validators.ge(1),
+        validator=in_range(1, integer=True),
     )
     adaptive: bool = True
-    backoff_factor: float = attrs.field(
-        default=0.5, validator=[attrs.validators.gt(0), attrs.validators.le(1)]
-    )
-    min_fraction: float = attrs.field(
-        default=1 / 32, validator=[attrs.validators.gt(0), attrs.validators.le(1)]
-    )
-    recover_after: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
-    recover_factor: float = attrs.field(default=1.25, validator=attrs.validators.ge(1))
+    backoff_factor: float = attrs.field(default=0.5, validator=in_range(0, 1, above=True))
+    min_fraction: float = attrs.field(default=1 / 32, validator=in_range(0, 1, above=True))
+    recover_after: float = attrs.field(default=30.0, validator=in_range(0, above=True))
+    recover_factor: float = attrs.field(default=1.25, validator=in_range(1))
 
     @property
     def rate(self) -> float:
@@ -125,7 +123,7 @@ class RateLimit:
     @burst.validator
     def _burst_fits(self, attribute: attrs.Attribute[int], value: int) -> None:
         if value > self.calls:
-            raise ValueError(f"burst ({value}) must not exceed calls ({self.calls})")
+            raise ValidationError("burst", f"must not exceed calls ({self.calls})", value)
 
 
 @attrs.frozen

@@ -45,6 +45,9 @@ from collections.abc import Mapping
 import attrs
 import httpx
 
+from ._errors import ValidationError
+from ._validation import in_range
+
 __all__ = [
     "DEFAULT_CREATE_RULES",
     "DEFAULT_READ_RULES",
@@ -136,8 +139,17 @@ ambiguous, never resent."""
 def _merge(
     defaults: Mapping[Failure, Action], rules: Mapping[Failure | str, Action | str]
 ) -> Mapping[Failure, Action]:
+    if not isinstance(rules, Mapping):
+        raise ValidationError("rules", "must map failure classes to actions", rules)
     merged = dict(defaults)
-    merged.update({Failure(k): Action(v) for k, v in rules.items()})
+    for key, value in rules.items():
+        try:
+            merged[Failure(key)] = Action(value)
+        except ValueError:
+            failures, actions = ", ".join(Failure), ", ".join(Action)
+            raise ValidationError(
+                "rules", f"keys must be one of {failures}; values one of {actions}", {key: value}
+            ) from None
     return merged
 
 
@@ -174,11 +186,11 @@ class RetryPolicy:
     .. versionadded:: 0.1
     """
 
-    max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
-    base_delay: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
-    max_delay: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
-    budget: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
-    max_retry_after: float = attrs.field(default=120.0, validator=attrs.validators.ge(0))
+    max_attempts: int = attrs.field(default=3, validator=in_range(1, integer=True))
+    base_delay: float = attrs.field(default=0.5, validator=in_range(0))
+    max_delay: float = attrs.field(default=8.0, validator=in_range(0))
+    budget: float = attrs.field(default=60.0, validator=in_range(0, above=True))
+    max_retry_after: float = attrs.field(default=120.0, validator=in_range(0))
     read_rules: Mapping[Failure, Action] = attrs.field(factory=dict, converter=_read_rules)
     create_rules: Mapping[Failure, Action] = attrs.field(factory=dict, converter=_create_rules)
 

@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import math
 import re
+import sys
 import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +36,7 @@ __all__ = [
     "build_create_payload",
     "check_id_list",
     "check_json",
+    "in_range",
     "parse_command",
     "parse_enum",
     "parse_uuid",
@@ -75,6 +77,36 @@ def check_id_list(values: object, field: str) -> None:
         raise ValidationError(field, "must be a list of UUIDs, not a single value", values)
     if isinstance(values, Mapping) or not isinstance(values, Iterable):
         raise ValidationError(field, "must be a list of UUIDs", values)
+
+
+def in_range(
+    low: float,
+    high: float = math.inf,
+    *,
+    integer: bool = False,
+    above: bool = False,
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator refusing, with `ValidationError` naming the field, anything but a
+    number (an integer if `integer`) from `low` (exclusive if `above`) to `high`; never NaN."""
+    finite = high >= sys.float_info.max
+    kinds = "an integer" if integer else ("a finite number" if finite else "a number")
+    bound = f"more than {low:g}" if above else f"{low:g} or more"
+    limit = "" if finite or high == math.inf else f" and at most {high:g}"
+    rule = f"must be {kinds}, {bound}{limit}"
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        wanted = int if integer else (int, float)
+        ok = (
+            not isinstance(value, bool)
+            and isinstance(value, wanted)
+            and value == value
+            and (value > low if above else value >= low)
+            and value <= high
+        )
+        if not ok:
+            raise ValidationError(attribute.name, rule, value)
+
+    return check
 
 
 _MAX_JSON_DEPTH = 32
@@ -471,6 +503,18 @@ def _distinct(ids: list[uuid.UUID]) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
 
 
+def _not_obviously_too_many(values: object, field: str, limit: int) -> None:
+    """Refuse a list far over the per-request limit before parsing every id of it (a million
+    ids would take seconds); repeats, which are sent once, are allowed for."""
+    if not isinstance(values, list | tuple | set | frozenset) or len(values) <= limit:
+        return
+    distinct = {str(v).lower() for v in values}
+    if len(distinct) > limit:
+        raise ValidationError(
+            field, f"at most {limit} per request (use fan_out for more)", len(distinct)
+        )
+
+
 def build_create_payload(
     *,
     command: Command | str,
@@ -483,6 +527,8 @@ def build_create_payload(
     schedule_args: ScheduleArgs | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Validate a create and return the exact JSON body to send."""
+    _not_obviously_too_many(devices, "devices", MAX_DEVICES_PER_REQUEST)
+    _not_obviously_too_many(groups, "groups", MAX_GROUPS_PER_REQUEST)
     parsed_command = parse_command(command)
     device_ids = _distinct(parse_uuids(devices, "devices"))
     group_ids = _distinct(parse_uuids(groups, "groups"))

@@ -174,6 +174,12 @@ async def fan_out_iter(
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError("concurrency", "must be a positive integer", concurrency)
+    if journal is not None and not isinstance(journal, str | os.PathLike):
+        raise ValidationError("journal", "must be a path (str or os.PathLike)", journal)
+    if on_progress is not None and not callable(on_progress):
+        raise ValidationError("on_progress", "must be callable", on_progress)
+    if retry is not None and not isinstance(retry, ChunkRetry):
+        raise ValidationError("retry", "must be a ChunkRetry", retry)
     plan = await _plan(
         client,
         command=command,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import math
 import random
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,9 +28,9 @@ from .._errors import (
     RateLimitError,
     ServerError,
     TransportError,
-    ValidationError,
 )
 from .._retry import full_jitter
+from .._validation import in_range
 from .journal import Journal
 from .outcome import ChunkOutcome, Created, Failed, FanOutProgress, Reconciled, Resumed
 from .plan import Chunk, Plan
@@ -71,26 +71,6 @@ def _may_still_be_in_flight(error: Exception) -> bool:
     return isinstance(cause, ServerError) and cause.status_code in (502, 504)
 
 
-def _positive_int(name: str) -> Callable[[Any, Any, Any], None]:
-    def check(_: Any, __: Any, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValidationError(name, "must be a positive integer", value)
-
-    return check
-
-
-def _seconds(name: str) -> Callable[[Any, Any, Any], None]:
-    def check(_: Any, __: Any, value: Any) -> None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not 0 <= value < math.inf
-        ):
-            raise ValidationError(name, "must be a finite number of seconds, 0 or more", value)
-
-    return check
-
-
 @frozen
 class ChunkRetry:
     """How hard the fan-out tries each chunk, on top of the client's own retries.
@@ -106,10 +86,10 @@ class ChunkRetry:
         sleep: The sleep function (inject a fake one in tests).
     """
 
-    max_attempts: int = field(default=5, validator=_positive_int("max_attempts"))
-    backoff: float = field(default=0.5, validator=_seconds("backoff"))
-    max_backoff: float = field(default=8.0, validator=_seconds("max_backoff"))
-    settle: float = field(default=30.0, validator=_seconds("settle"))
+    max_attempts: int = field(default=5, validator=in_range(1, integer=True))
+    backoff: float = field(default=0.5, validator=in_range(0, sys.float_info.max))
+    max_backoff: float = field(default=8.0, validator=in_range(0, sys.float_info.max))
+    settle: float = field(default=30.0, validator=in_range(0, sys.float_info.max))
     sleep: Callable[[float], Awaitable[None]] = field(default=anyio.sleep, repr=False)
 
     def delay(self, attempt: int) -> float:

@@ -80,6 +80,17 @@ class Poller:
     ) -> None:
         self._client = client
         self._trackers: dict[uuid.UUID, RequestTracker] = {}
+        if isinstance(request_ids, str | bytes | uuid.UUID | CommandRequest) or not isinstance(
+            request_ids, Iterable
+        ):
+            raise ValidationError(
+                "request_ids", "must be a list of request ids (or CommandRequests)", request_ids
+            )
+        for name, value in (("clock", clock), ("sleep", sleep)):
+            if not callable(value):
+                raise ValidationError(name, "must be callable", value)
+        if rng is not None and not callable(getattr(rng, "random", None)):
+            raise ValidationError("rng", "must be a random.Random (or have random())", rng)
         for item in request_ids:
             rid = item.id if isinstance(item, CommandRequest) else parse_uuid(item, "request_ids")
             self._trackers.setdefault(rid, RequestTracker(rid, queued_is_done=queued_is_done))

@@ -9,12 +9,13 @@ a `ValidationError` raised before any request is sent.
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 
-from esper_cmds import EsperClient, ValidationError
+from esper_cmds import ChunkRetry, EsperClient, RateLimit, RetryPolicy, ValidationError
 
 from ._support import DEVICE_A as DEVICE
 from ._support import make_client, make_router
@@ -124,3 +125,120 @@ def test_client_options_are_checked() -> None:
                 env={},
                 max_response_bytes=bad,
             )
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("retry", "fast"),
+        ("retry", 3),
+        ("rate_limit", 4000),
+        ("limits", None),
+        ("limits", 10),
+        ("transport", "sim"),
+        ("timeout", "fast"),
+        ("timeout", math.nan),
+        ("timeout", math.inf),
+        ("timeout", 0),
+        ("env", ["ESPER_API_KEY"]),
+        ("on_event", 5),
+        ("sleep", 5),
+        ("clock", object()),
+    ],
+)
+def test_client_options_of_the_wrong_kind_are_refused_at_once(option: str, value: Any) -> None:
+    """Not on every call later (``retry="fast"`` used to fail each call with AttributeError,
+    ``timeout="fast"`` made every create an `AmbiguousCreateError` that never left)."""
+    settings: dict[str, Any] = {
+        "base_url": "http://127.0.0.1:1/api",
+        "api_key": "k",
+        "enterprise_id": DEVICE,
+        "env": {},
+        option: value,
+    }
+    with pytest.raises(ValidationError) as caught:
+        EsperClient(**settings)
+    assert caught.value.field == option
+
+
+async def test_a_view_needs_a_retry_policy() -> None:
+    """``with_options(retry=...)`` takes a `RetryPolicy` only."""
+    async with make_client(make_router()) as client:
+        for bad in (None, {"max_attempts": 1}):
+            with pytest.raises(ValidationError, match="RetryPolicy"):
+                client.with_options(retry=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"journal": 5}, "journal"),
+        ({"journal": b"run.jsonl"}, "journal"),
+        ({"on_progress": 5}, "on_progress"),
+        ({"retry": 3}, "retry"),
+    ],
+)
+async def test_fan_out_options_are_checked_before_anything(
+    kwargs: dict[str, Any], field: str
+) -> None:
+    """A callback that is not callable used to fail after the first create was sent."""
+    router = make_router()
+    route = router.route().mock(return_value=httpx.Response(500))
+    async with make_client(router) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.fan_out(command="REBOOT", devices=[DEVICE], **kwargs)
+    assert caught.value.field == field
+    assert route.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "field"),
+    [
+        ((5,), {"timeout": 1}, "request_ids"),
+        ((DEVICE,), {"timeout": 1}, "request_ids"),
+        (([DEVICE],), {"timeout": 1, "rng": 5}, "rng"),
+        (([DEVICE],), {"timeout": 1, "sleep": 5}, "sleep"),
+    ],
+)
+async def test_watch_inputs_are_checked_before_any_call(
+    args: tuple[Any, ...], kwargs: dict[str, Any], field: str
+) -> None:
+    """``watch(5)`` used to raise TypeError; ``rng=5`` AttributeError after a call."""
+    router = make_router()
+    route = router.route().mock(return_value=httpx.Response(500))
+    async with make_client(router) as client:
+        with pytest.raises(ValidationError) as caught:
+            async with client.watch(*args, **kwargs):
+                pass
+    assert caught.value.field == field
+    assert route.call_count == 0
+
+
+def test_policy_values_are_validation_errors() -> None:
+    """`RetryPolicy`, `RateLimit` and `ChunkRetry` refuse bad values with `ValidationError`
+    naming the field (NaN and infinity included where they would hang or spin)."""
+    cases: list[tuple[Any, str]] = [
+        (lambda: RetryPolicy(max_attempts=0), "max_attempts"),
+        (lambda: RetryPolicy(budget=math.nan), "budget"),
+        (lambda: RetryPolicy(read_rules={"nope": "retry"}), "rules"),
+        (lambda: RateLimit(calls=10, burst=20), "burst"),
+        (lambda: RateLimit(per_seconds=0), "per_seconds"),
+        (lambda: ChunkRetry(max_attempts=-1), "max_attempts"),
+        (lambda: ChunkRetry(backoff=math.nan), "backoff"),
+        (lambda: ChunkRetry(settle=math.inf), "settle"),
+    ]
+    for build, field in cases:
+        with pytest.raises(ValidationError) as caught:
+            build()
+        assert caught.value.field == field
+
+
+async def test_a_million_ids_for_one_create_are_refused_at_once() -> None:
+    """The limit is checked before a million ids are parsed one by one (which took seconds):
+    the malformed last id is never reached."""
+    many = [str(uuid.UUID(int=i)) for i in range(1_000_000)]
+    many[-1] = "not-an-id"
+    async with make_client(make_router()) as client:
+        with pytest.raises(ValidationError, match="at most 1000") as caught:
+            await client.commands.create(command="REBOOT", devices=many)
+    assert caught.value.field == "devices"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
-from esper_cmds import NotFoundError, PaginationError
+from esper_cmds import NotFoundError, PaginationError, ValidationError
 
 from ._drf import PATH, PagedServer
 from ._support import make_client, make_router
@@ -131,3 +132,45 @@ async def test_an_escaped_character_in_a_link_stays_escaped(escaped: str) -> Non
     raw = server.requests[1].url.raw_path.decode()
     assert raw.startswith(f"{PATH}{escaped}x/?")
     assert server.requests[1].url.host == "127.0.0.1"
+
+
+async def test_walking_back_along_empty_pages_is_bounded() -> None:
+    """``previous`` links that lead on forever through empty pages end in `PaginationError`."""
+    server = PagedServer(30)
+
+    def backwards_forever(offset: int, limit: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "results": [], "previous": server.link(limit, offset + 1000)}
+
+    async with client_for(server) as client:
+        pager = client.groups.list(page_size=10)
+        page = await pager.first_page()
+        server.rewrite = backwards_forever
+        with pytest.raises(PaginationError, match="empty pages"):
+            async for _ in pager.walk_back(attrs.evolve(page, previous=server.link(10, 5))):
+                pass
+    assert len(server.requests) <= 10
+
+
+async def test_walk_back_and_fetch_page_check_their_argument() -> None:
+    """A page that is not a `Page`, or a link that is not text, is refused as such."""
+    server = PagedServer(30)
+    async with client_for(server) as client:
+        pager = client.groups.list(page_size=10)
+        with pytest.raises(ValidationError):
+            async for _ in pager.walk_back(None):
+                pass
+        with pytest.raises(PaginationError):
+            await pager.fetch_page(5)
+
+
+async def test_a_dot_segment_with_parameters_is_refused() -> None:
+    """``/api/..;/admin`` is ``/admin`` to servers that drop ``;params`` (Tomcat, Spring)."""
+    server = PagedServer(30)
+
+    def sneaky(offset: int, limit: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "next": "http://127.0.0.1:8000/api/..;/admin/?limit=10"}
+
+    server.rewrite = sneaky
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="leaves the API"):
+            await client.groups.list(page_size=10).to_list(max_items=100)

@@ -38,6 +38,7 @@ from esper_cmds._ratelimit import MAX_PAUSE, PauseEvent, TransportEvent
 from ._raw_server import drip, flood, serving
 from ._support import (
     API_KEY,
+    BASE_URL,
     DEVICE,
     ENTERPRISE_ID,
     REQUEST_ID,
@@ -317,3 +318,51 @@ async def test_stacked_or_unasked_codings_are_refused(encoding: str) -> None:
     async with make_client(make_router(), FakeClock(), transport=httpx.MockTransport(record)) as c:
         await read_page(c)
     assert sent[0].headers["Accept-Encoding"] == "gzip, deflate"
+
+
+async def test_a_retry_waiting_out_another_calls_pause_ends_at_its_budget() -> None:
+    """Call A (budget 0.5 s) gets a 500 and will retry; meanwhile call B's 429 pauses the whole
+    client for 3 s. A's retry may not sit that out: it ends at its budget, unsent, with a
+    `TimeoutError` (it used to take the full 3 s)."""
+    answered: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        caller = request.url.params["issued_by"]
+        answered.append(caller)
+        if caller == "B":
+            return httpx.Response(429, headers={"Retry-After": "3"}, json=error_json(429))
+        await anyio.sleep(0.05)
+        return httpx.Response(500, json=error_json(500))
+
+    policy = RetryPolicy(budget=0.5, base_delay=0.01, max_delay=0.01)
+    client = EsperClient(
+        base_url=BASE_URL,
+        api_key=API_KEY,
+        enterprise_id=ENTERPRISE_ID,
+        rate_limit=None,
+        transport=httpx.MockTransport(handler),
+        retry=policy,
+        env={},
+    )
+    took: list[float] = []
+
+    async def call_a() -> None:
+        began = time.monotonic()
+        with pytest.raises(TimeoutError, match="waited for its turn"):
+            await client.commands.list(issued_by="A").first_page()
+        took.append(time.monotonic() - began)
+
+    async def call_b() -> None:
+        await anyio.sleep(0.01)
+        with pytest.raises(RateLimitError):
+            await (
+                client.with_options(retry=RetryPolicy.never())
+                .commands.list(issued_by="B")
+                .first_page()
+            )
+
+    async with client, anyio.create_task_group() as tg:
+        tg.start_soon(call_a)
+        tg.start_soon(call_b)
+    assert answered.count("A") == 1  # the retry was never sent
+    assert took[0] < 2.5  # the pause was 3 s; the budget 0.5 s

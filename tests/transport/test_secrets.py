@@ -9,6 +9,7 @@ echoing the Authorization header put the key in the exception.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from typing import Any
@@ -186,3 +187,109 @@ async def test_h11_refusing_a_header_is_typed_not_ambiguous_and_keyless() -> Non
                 assert sim.api_key not in everything_about(caught.value)
                 assert "could not be sent" in str(caught.value)
     assert sim.stats.calls.total() == 0
+
+
+async def test_a_key_in_a_page_link_stays_out_of_the_error_and_its_url() -> None:
+    """A server that puts the key in a ``next`` link (its path or query): the link is refused
+    or followed, and no error text, URL or cycle message holds the key."""
+    router, clock = make_router(), FakeClock()
+    statuses = f"{BASE_URL}/v0/enterprise/{ENTERPRISE_ID}/command/{REQUEST_ID}/status/"
+    outside = {"count": 9, "next": f"http://x/elsewhere/?k={API_KEY}", "previous": None,
+               "results": []}  # fmt: skip
+    router.get(statuses).mock(return_value=httpx.Response(200, json=outside))
+    async with make_client(router, clock, retry=RetryPolicy.never()) as client:
+        with pytest.raises(EsperError) as refused:
+            await client.commands.statuses(REQUEST_ID).to_list(max_items=5)
+    assert API_KEY not in everything_about(refused.value)
+
+    router, clock = make_router(), FakeClock()
+    looping = {"count": 9, "next": f"{statuses}?limit=1&offset=1&k={API_KEY}", "previous": None,
+               "results": [{"id": REQUEST_ID, "request": REQUEST_ID, "device": DEVICE,
+                            "state": "Command Queued"}]}  # fmt: skip
+    router.get(statuses).mock(return_value=httpx.Response(200, json=looping))
+    async with make_client(router, clock, retry=RetryPolicy.never()) as client:
+        with pytest.raises(EsperError) as cycled:
+            await client.commands.statuses(REQUEST_ID).to_list(max_items=50)
+    assert "cycle" in str(cycled.value)
+    assert API_KEY not in everything_about(cycled.value)
+
+    router, clock = make_router(), FakeClock()
+    missing = {"count": 9, "next": f"{statuses}{API_KEY}/?limit=1", "previous": None,
+               "results": looping["results"]}  # fmt: skip
+    router.get(statuses).mock(return_value=httpx.Response(200, json=missing))
+    router.get(f"{statuses}{API_KEY}/").mock(
+        return_value=httpx.Response(404, json={"errors": [], "message": "no", "status": 404})
+    )
+    async with make_client(router, clock, retry=RetryPolicy.never()) as client:
+        with pytest.raises(EsperError) as absent:
+            await client.commands.statuses(REQUEST_ID).to_list(max_items=50)
+    assert API_KEY not in everything_about(absent.value)
+
+
+@pytest.mark.parametrize("offset", [1960, 1975, 1999])
+async def test_a_key_across_the_excerpt_cut_is_still_scrubbed(offset: int) -> None:
+    """The body kept on an error is cut at 2,000 characters after it is scrubbed: a key that
+    straddles the cut leaves none of itself behind."""
+    body = "x" * offset + API_KEY + "y" * 3000
+    router, clock = make_router(), FakeClock()
+    router.route().mock(return_value=httpx.Response(401, text=body))
+    async with make_client(router, clock, retry=RetryPolicy.never()) as client:
+        with pytest.raises(APIStatusError) as caught:
+            await client.commands.statuses(REQUEST_ID).first_page()
+    assert API_KEY[:12] not in everything_about(caught.value)
+
+
+async def test_no_exception_context_keeps_the_body() -> None:
+    """A JSON error's ``doc`` is the whole body: it must not hang on as ``__context__``."""
+    router, clock = make_router(), FakeClock()
+    router.route().mock(return_value=httpx.Response(201, text=f"{{broken {API_KEY}"))
+    async with make_client(router, clock) as client:
+        with pytest.raises(AmbiguousCreateError) as caught:
+            await client.commands.create(command="REBOOT", devices=[DEVICE])
+    chain: list[BaseException] = []
+    current: BaseException | None = caught.value
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+        if isinstance(current, EsperError) and current in chain:
+            break
+    for link in chain:
+        assert API_KEY not in repr(vars(link)) + repr(link.args)
+    assert caught.value.cause.__context__ is None
+
+
+async def test_a_deep_error_body_with_the_key_is_typed_and_scrubbed() -> None:
+    """An error body nested ~950 deep (json.loads copes, a recursive scrub did not)."""
+    deep = "[" * 950 + json.dumps(API_KEY) + "]" * 950
+    router, clock = make_router(), FakeClock()
+    router.route().mock(return_value=httpx.Response(400, text=deep))
+    async with make_client(router, clock, retry=RetryPolicy.never()) as client:
+        with pytest.raises(APIStatusError) as caught:
+            await client.commands.statuses(REQUEST_ID).first_page()
+    assert API_KEY not in repr(caught.value.body)[:5000]
+    assert API_KEY not in str(caught.value)
+
+
+def test_a_constructor_error_does_not_leave_the_key_in_its_frames() -> None:
+    """``pytest --showlocals``, rich or Sentry print a traceback's locals: none holds the key."""
+    with pytest.raises(ValidationError) as caught:
+        EsperClient(api_key=API_KEY, base_url=BASE_URL, env={})  # no enterprise id
+    frames = traceback.walk_tb(caught.value.__traceback__)
+    for frame, _ in frames:
+        assert API_KEY not in repr(frame.f_locals)
+
+
+def test_errors_survive_pickling() -> None:
+    """An error raised in a worker process reaches its parent as itself."""
+    import pickle
+
+    errors: list[EsperError] = [
+        ValidationError("devices[3]", "must be a UUID", "x"),
+        APIStatusError("404 from GET /x", method="GET", url="u", status_code=404, body={"a": 1}),
+        TransportError("down", method="GET", url="u"),
+    ]
+    for error in errors:
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error)
+        assert str(again) == str(error)
+        assert vars(again) == vars(error)
