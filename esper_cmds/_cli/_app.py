@@ -245,7 +245,7 @@ async def send(
                 return ExitCode.FAILED
         path = journal or default_journal(name.value)
         write_spec(path, spec)
-        return await _run(
+        return await run_send(
             client,
             out,
             spec,
@@ -297,7 +297,7 @@ async def _resolve(
     return resolved
 
 
-async def _run(
+async def run_send(
     client: EsperClient,
     out: Output,
     spec: SendSpec,
@@ -381,7 +381,7 @@ async def resume(
     spec = read_spec(journal)
     async with make_client(common, SESSION.on_event) as client:
         planned, _ = await offline_plan(spec, str(client.enterprise_id))
-        return await _run(
+        return await run_send(
             client,
             out,
             spec,

@@ -98,11 +98,16 @@ class Output:
         self.err = Console(file=sys.stderr, width=None if sys.stderr.isatty() else 200)
         self.live = sys.stderr.isatty()
         """Whether live displays (progress bars, watch tables) are drawn on stderr."""
-        # Log lines go through the same console as the live displays, so rich prints them
-        # above a progress bar instead of through it.
-        handler = RichHandler(
-            console=self.err, show_time=False, show_path=False, markup=False, rich_tracebacks=False
-        )
+        # With a live display, log lines go through its console so rich prints them above the
+        # progress bar instead of through it; otherwise they are plain lines.
+        handler: logging.Handler
+        if self.live:
+            handler = RichHandler(
+                console=self.err, show_time=False, show_path=False, markup=False
+            )
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("esper-cmds: %(levelname)s: %(message)s"))
         SESSION.log_to(handler, logging.DEBUG if debug else logging.WARNING)
 
     def note(self, text: str) -> None:

@@ -361,7 +361,6 @@ def print_report(out: Output, report: dict[str, Any]) -> None:
             out.console.print(
                 f"  chunk {chunk['chunk']} failed: {chunk['error']}", highlight=False, markup=False
             )
-    out.console.print(f"journal: {report['journal']}", highlight=False)
 
 
 def complete_message(journal: Path) -> str:
