@@ -13,6 +13,7 @@ HINT = "the command line needs its extra: pip install 'esper-cmds[cli]'"
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line, or print one line saying how to install it."""
     try:
+        from ._cli import _app  # noqa: F401 - imports cyclopts and rich, or says how to
         from ._cli._main import run
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in ("cyclopts", "rich"):

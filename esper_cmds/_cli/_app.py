@@ -55,6 +55,8 @@ app = App(
     help_format="plaintext",
     default_parameter=Parameter(negative=()),
     version_flags=[],
+    # Ctrl-C reaches `run`, which says how to resume the journal.
+    suppress_keyboard_interrupt=False,
 )
 requests_app = App(name="requests", help="Command requests: list, show, per-device statuses.")
 devices_app = App(name="devices", help="Devices: list, command history.")

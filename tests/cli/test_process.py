@@ -1,0 +1,195 @@
+"""The command line as a real process: SIGINT and resume, a pseudo-terminal, pipes, no extra."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from esper_cmds.simulator import ManualClock, RealClock, Simulator
+
+from .conftest import Served
+
+CLI = [sys.executable, "-m", "esper_cmds"]
+
+
+def _env(served: Served, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESPER_")}
+    env.update(served.env)
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["COLUMNS"] = "160"
+    return env
+
+
+@pytest.fixture
+def slow_served() -> Iterator[Served]:
+    """4,000 online devices whose every call takes 0.25 s: a send of 4 chunks takes a while."""
+    sim = Simulator(devices=4000, groups=2, offline=0.0, seed=5, clock=ManualClock(), latency=0.25)
+    with sim.serve_in_thread() as base_url:
+        yield Served(sim, base_url)
+
+
+def _created_records(journal: Path) -> int:
+    try:
+        lines = journal.read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    return sum('"created"' in line for line in lines)
+
+
+def test_sigint_mid_send_then_resume_sends_each_device_once(
+    slow_served: Served, tmp_path: Path
+) -> None:
+    """Ctrl-C after the first chunk: exit 130 and a resume hint; resume finishes the rest."""
+    sim = slow_served.sim
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(sim.device_ids) + "\n")
+    journal = tmp_path / "reboot.journal"
+    env = _env(slow_served, tmp_path)
+    with subprocess.Popen(
+        [*CLI, "send", "reboot", "--devices-file", str(ids), "--journal", str(journal)]
+        + ["--concurrency", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        deadline = time.monotonic() + 60
+        while _created_records(journal) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process.poll() is None, "the send finished before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert f"esper-cmds resume {journal}" in err
+    sent_before = sim.stats.requests_created
+    assert 1 <= sent_before < 4
+    resumed = subprocess.run(
+        [*CLI, "resume", str(journal)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    assert report["totals"]["resumed"] + report["totals"]["reconciled"] >= sent_before
+    assert report["totals"]["failed"] == 0
+    counts = sim.stats.commands
+    assert all(counts[d, "REBOOT"] == 1 for d in sim.device_ids)
+    assert sim.stats.requests_created == 4
+
+
+@pytest.fixture
+def running_served() -> Iterator[Served]:
+    """1,500 devices on a clock 200 times faster than real time."""
+    sim = Simulator(devices=1500, groups=3, offline=0.2, seed=9, clock=RealClock(speed=200.0))
+    with sim.serve_in_thread() as base_url:
+        yield Served(sim, base_url)
+
+
+def test_live_progress_renders_on_a_terminal_and_ends_with_the_summary(
+    running_served: Served, tmp_path: Path
+) -> None:
+    """Under a pseudo-terminal: the progress bar, the watch table, then the summaries."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(running_served.sim.device_ids) + "\n")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "esper_cmds", "send", "reboot", "--devices-file", str(ids), "--watch"]
+        + ["--queued-is-done", "--timeout", "60", "--interval", "0.2"],
+        env=_env(running_served, tmp_path),
+        encoding="utf-8",
+        dimensions=(50, 160),
+        timeout=60,
+    )
+    child.expect(r"journal: \S+\.journal")
+    child.expect(r"2/2 chunks, 1,500/1,500 devices")
+    child.expect(r"retries 0, reconciled 0, rate-limit waits 0, failed 0")
+    child.expect(r"REBOOT: 1,500 targets in 2 requests — 2 created")
+    child.expect(r"total \(2 requests\)")
+    child.expect(r"watch done after")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+@pytest.mark.parametrize(("answer", "code", "sent"), [("n", 1, 0), ("y", 0, 1)])
+def test_destructive_command_asks_on_a_terminal(
+    running_served: Served, tmp_path: Path, answer: str, code: int, sent: int
+) -> None:
+    """WIPE asks first on a terminal; "n" sends nothing, "y" sends it."""
+    device = running_served.sim.device_ids[0]
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "esper_cmds", "send", "WIPE", "--device", device],
+        env=_env(running_served, tmp_path),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect(r"Send WIPE to 1 device\? \[y/N\]")
+    child.sendline(answer)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == code
+    assert running_served.sim.stats.commands[device, "WIPE"] == sent
+
+
+def test_pipes_get_json_lines_and_json(running_served: Served, tmp_path: Path) -> None:
+    """Into a pipe: --output jsonl is valid JSON per line; no --output means one JSON document."""
+    env = _env(running_served, tmp_path)
+    group = running_served.sim.group_ids[0]
+    ran = subprocess.run(
+        [*CLI, "send", "reboot", "--group", group, "--watch", "--queued-is-done"]
+        + ["--timeout", "60", "--interval", "0.2", "--output", "jsonl"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    lines = [json.loads(line) for line in ran.stdout.splitlines()]
+    kinds = [line["type"] for line in lines]
+    assert kinds[0] == "chunk"
+    assert kinds[1] == "summary"
+    assert kinds[-1] == "watch"
+    assert set(kinds[2:-1]) <= {"change"}
+    assert lines[-1]["done"] is True
+    listing = subprocess.run(
+        [*CLI, "devices", "list", "--group", group, "--limit", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    devices = json.loads(listing.stdout)
+    assert sorted(d["id"] for d in devices) == sorted(running_served.sim.group_members(group))
+
+
+@pytest.mark.parametrize(
+    ("blocked", "entry", "hint"),
+    [
+        ("cyclopts", "esper_cmds.__main__", "pip install 'esper-cmds[cli]'"),
+        ("rich", "esper_cmds.__main__", "pip install 'esper-cmds[cli]'"),
+        ("starlette", "esper_cmds._cli._simulator", "pip install 'esper-cmds[simulator]'"),
+    ],
+)
+def test_without_the_extra_one_line_says_how_to_install(
+    blocked: str, entry: str, hint: str
+) -> None:
+    """A missing extra is one line naming the pip command, exit 2."""
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None\n"
+        f"from {entry} import main\n"
+        "sys.exit(main(['--help']))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 2
+    assert ran.stderr.strip().count("\n") == 0
+    assert hint in ran.stderr
