@@ -137,7 +137,7 @@ async def send(
     yes: Annotated[bool, Parameter(name=["--yes", "-y"], group=RUN)] = False,
     allow_complete: Annotated[bool, Parameter(group=RUN)] = False,
     watch: Annotated[bool, Parameter(group=WATCH)] = False,
-    timeout: Annotated[float | None, Parameter(group=WATCH)] = None,
+    timeout: Annotated[float | None, Parameter(group=WATCH)] = None,  # noqa: ASYNC109 - a flag
     interval: Annotated[float, Parameter(group=WATCH)] = 2.0,
     queued_is_done: Annotated[bool, Parameter(group=WATCH)] = False,
     exit_status: Annotated[bool, Parameter(group=WATCH)] = False,
@@ -354,7 +354,7 @@ async def resume(
     *,
     allow_complete: Annotated[bool, Parameter(group=RUN)] = False,
     watch: Annotated[bool, Parameter(group=WATCH)] = False,
-    timeout: Annotated[float | None, Parameter(group=WATCH)] = None,
+    timeout: Annotated[float | None, Parameter(group=WATCH)] = None,  # noqa: ASYNC109 - a flag
     interval: Annotated[float, Parameter(group=WATCH)] = 2.0,
     queued_is_done: Annotated[bool, Parameter(group=WATCH)] = False,
     exit_status: Annotated[bool, Parameter(group=WATCH)] = False,
@@ -405,7 +405,7 @@ async def watch_command(
     request_id: list[str],
     /,
     *,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - the --timeout flag
     interval: float = 2.0,
     queued_is_done: bool = False,
     exit_status: bool = False,
@@ -518,7 +518,9 @@ async def _find_request(client: EsperClient, request_id: str) -> CommandRequest:
         async for request in client.commands.list(devices=[device], page_size=100):
             if str(request.id) == request_id:
                 return request
-    raise CliError(f"request {request_id} not found (check the id and --enterprise)", ExitCode.FAILED)
+    raise CliError(
+        f"request {request_id} not found (check the id and --enterprise)", ExitCode.FAILED
+    )
 
 
 @requests_app.command(name="show")
@@ -599,9 +601,7 @@ async def requests_statuses(
     one = None if device is None else _uuid(device, "--device")
     async with make_client(common) as client:
         pager = client.commands.statuses(rid, state=wanted, device=one, page_size=_page(limit))
-        await out.listing(
-            pager, limit=limit, columns=_STATUS_COLUMNS, title=f"statuses of {rid}"
-        )
+        await out.listing(pager, limit=limit, columns=_STATUS_COLUMNS, title=f"statuses of {rid}")
     return ExitCode.OK
 
 
@@ -708,9 +708,7 @@ async def devices_history(
     wanted = _state(state)
     async with make_client(common) as client:
         pager = client.devices.command_history(did, state=wanted, page_size=_page(limit))
-        await out.listing(
-            pager, limit=limit, columns=_HISTORY_COLUMNS, title=f"history of {did}"
-        )
+        await out.listing(pager, limit=limit, columns=_HISTORY_COLUMNS, title=f"history of {did}")
     return ExitCode.OK
 
 
@@ -759,7 +757,9 @@ def commands_command(*, common: Common | None = None) -> int:
         table.add_column("command")
         table.add_column("destructive")
         for row in rows:
-            table.add_row(str(row["command"]), "yes (asks to confirm)" if row["destructive"] else "")
+            table.add_row(
+                str(row["command"]), "yes (asks to confirm)" if row["destructive"] else ""
+            )
         out.table(table)
     return ExitCode.OK
 

@@ -58,9 +58,7 @@ def parse_command(text: str) -> Command:
     # A prefix or a piece of the name ("brightness") is as likely a slip as a typo.
     close += [n for n in names if name and name in n and n not in close][: 3 - len(close)]
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
-    raise CliError(
-        f"unknown command {text!r}{hint} (`esper-cmds commands` lists all {len(names)})"
-    )
+    raise CliError(f"unknown command {text!r}{hint} (`esper-cmds commands` lists all {len(names)})")
 
 
 def parse_value(text: str) -> Any:

@@ -71,7 +71,7 @@ def jsonable(value: Any) -> Any:
 
 
 def short_state(state: CommandState | str) -> str:
-    """"Command In Progress" -> "In Progress", for table headers."""
+    """ "Command In Progress" -> "In Progress", for table headers."""
     return str(state).removeprefix("Command ")
 
 
@@ -102,9 +102,7 @@ class Output:
         # progress bar instead of through it; otherwise they are plain lines.
         handler: logging.Handler
         if self.live:
-            handler = RichHandler(
-                console=self.err, show_time=False, show_path=False, markup=False
-            )
+            handler = RichHandler(console=self.err, show_time=False, show_path=False, markup=False)
         else:
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(logging.Formatter("esper-cmds: %(levelname)s: %(message)s"))
@@ -135,7 +133,7 @@ class Output:
         columns: Sequence[tuple[str, Callable[[_T], Any]]],
         title: str,
     ) -> int:
-        """Print a listing: streamed lines (jsonl), one JSON array, or a table; returns the count."""
+        """Print a listing: streamed lines (jsonl), a JSON array or a table; returns the count."""
         count = 0
         rows: list[_T] = []
         iterator = aiter(items)

@@ -207,7 +207,9 @@ def dry_run(out: Output, spec: SendSpec, result: FanOutResult, first_body: bytes
         highlight=False,
     )
     for chunk in data["chunks"][:10]:
-        console.print(f"  chunk {chunk['index']:>4}: {chunk['targets']:>5,} targets", highlight=False)
+        console.print(
+            f"  chunk {chunk['index']:>4}: {chunk['targets']:>5,} targets", highlight=False
+        )
     if len(data["chunks"]) > 10:
         console.print(f"  … {len(data['chunks']) - 10} more chunks", highlight=False)
     console.print("first request body (POST /v0/enterprise/{id}/command/):", highlight=False)
@@ -325,7 +327,9 @@ async def run_fan_out(
         )
 
 
-def report_json(spec: SendSpec, journal: Path, result: FanOutResult, seconds: float) -> dict[str, Any]:
+def report_json(
+    spec: SendSpec, journal: Path, result: FanOutResult, seconds: float
+) -> dict[str, Any]:
     """The fan-out's summary as JSON data."""
     totals = result.totals
     return {

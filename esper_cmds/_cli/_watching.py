@@ -52,7 +52,8 @@ def _pending(summary: WatchSummary) -> int:
 def render(summary: WatchSummary, elapsed: float, *, title: str) -> Table:
     """The per-request table: one row per request (the busiest first), then the total."""
     totals = summary.totals()
-    shown = [s for s in _COLUMNS if totals.get(s)] or [CommandState.SUCCESS]
+    shown: list[CommandState | str] = [s for s in _COLUMNS if totals.get(s)]
+    shown = shown or [CommandState.SUCCESS]
     shown += [s for s in totals if s not in _COLUMNS]  # a state Esper adds later
     table = Table(title=title, title_justify="left")
     table.add_column("request", no_wrap=True)
@@ -110,7 +111,7 @@ async def watch_requests(
     request_ids: Sequence[uuid.UUID | str],
     *,
     out: Output,
-    timeout: float | None,
+    timeout: float | None,  # noqa: ASYNC109 - a deadline over many polls, not one await
     interval: float,
     queued_is_done: bool,
     exit_status: bool,

@@ -38,9 +38,7 @@ def test_help_documents_commands_and_exit_codes(cli: Cli) -> None:
         assert f"\n  {code}" in ran.out
 
 
-def test_the_key_never_shows(
-    cli: Cli, served: Served, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_key_never_shows(cli: Cli, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither --help nor an error echoes the API key, from the environment or a flag."""
     key = served.sim.api_key
     assert key not in cli("send", "--help").out
@@ -118,7 +116,12 @@ def test_watch_until_done_table_and_json(cli: Cli, served: Served, backend: str)
     online = [d for d in served.sim.device_ids if served.sim.is_online(d)][:40]
     (request_id,) = _send_stdin(cli, online)
     ran = cli(
-        "watch", request_id, "--timeout", "30", "--interval", "0.05",
+        "watch",
+        request_id,
+        "--timeout",
+        "30",
+        "--interval",
+        "0.05",
         backend=backend,  # type: ignore[arg-type]
     )
     assert ran.code == 0, ran.err
@@ -232,8 +235,12 @@ def test_credentials_and_server_errors(
     no_enterprise = cli("groups", "list")
     assert (no_enterprise.code, "ESPER_ENTERPRISE_ID" in no_enterprise.err) == (2, True)
     gone = cli(
-        "groups", "list", "--enterprise", served.sim.enterprise_id,
-        "--base-url", "http://127.0.0.1:9/api",
+        "groups",
+        "list",
+        "--enterprise",
+        served.sim.enterprise_id,
+        "--base-url",
+        "http://127.0.0.1:9/api",
     )
     assert gone.code == 1
     assert "cannot reach the API" in gone.err

@@ -19,6 +19,8 @@ from esper_cmds.simulator import ManualClock, RealClock, Simulator
 from .conftest import Served
 
 CLI = [sys.executable, "-m", "esper_cmds"]
+ONE = ("--concurrency", "1")
+WATCH = ("--watch", "--queued-is-done", "--timeout", "60", "--interval", "0.2")
 
 
 def _env(served: Served, tmp_path: Path) -> dict[str, str]:
@@ -55,8 +57,7 @@ def test_sigint_mid_send_then_resume_sends_each_device_once(
     journal = tmp_path / "reboot.journal"
     env = _env(slow_served, tmp_path)
     with subprocess.Popen(
-        [*CLI, "send", "reboot", "--devices-file", str(ids), "--journal", str(journal)]
-        + ["--concurrency", "1"],
+        [*CLI, "send", "reboot", "--devices-file", str(ids), "--journal", str(journal), *ONE],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -100,8 +101,7 @@ def test_live_progress_renders_on_a_terminal_and_ends_with_the_summary(
     ids.write_text("\n".join(running_served.sim.device_ids) + "\n")
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "esper_cmds", "send", "reboot", "--devices-file", str(ids), "--watch"]
-        + ["--queued-is-done", "--timeout", "60", "--interval", "0.2"],
+        ["-m", "esper_cmds", "send", "reboot", "--devices-file", str(ids), *WATCH],
         env=_env(running_served, tmp_path),
         encoding="utf-8",
         dimensions=(50, 160),
@@ -144,8 +144,7 @@ def test_pipes_get_json_lines_and_json(running_served: Served, tmp_path: Path) -
     env = _env(running_served, tmp_path)
     group = running_served.sim.group_ids[0]
     ran = subprocess.run(
-        [*CLI, "send", "reboot", "--group", group, "--watch", "--queued-is-done"]
-        + ["--timeout", "60", "--interval", "0.2", "--output", "jsonl"],
+        [*CLI, "send", "reboot", "--group", group, *WATCH, "--output", "jsonl"],
         env=env,
         capture_output=True,
         text=True,
@@ -187,9 +186,7 @@ def test_without_the_extra_one_line_says_how_to_install(
         f"from {entry} import main\n"
         "sys.exit(main(['--help']))"
     )
-    ran = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 2
     assert ran.stderr.strip().count("\n") == 0
     assert hint in ran.stderr
