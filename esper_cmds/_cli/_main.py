@@ -86,6 +86,8 @@ def run(argv: Sequence[str] | None = None, *, backend: Backend | None = None) ->
             return ExitCode.INTERRUPTED
         if isinstance(exc, SystemExit):
             raise
+        if _find(exc, BrokenPipeError) is not None:
+            return _reader_left()
         inner = exc
         while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
             inner = inner.exceptions[0]
@@ -97,6 +99,20 @@ def run(argv: Sequence[str] | None = None, *, backend: Backend | None = None) ->
     finally:
         SESSION.close()
     return int(result or 0)
+
+
+def _reader_left() -> int:
+    """stdout's reader went away (``| head``): stop quietly, unless a send was cut short."""
+    # Python would complain again when it flushes stdout at exit.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if SESSION.journal is not None:
+        print(
+            "esper-cmds: stdout was closed mid-send; the journal is safe. Finish with:\n"
+            f"  esper-cmds resume {SESSION.journal}",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def _interrupted() -> None:

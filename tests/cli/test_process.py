@@ -47,8 +47,9 @@ def _created_records(journal: Path) -> int:
     return sum('"created"' in line for line in lines)
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_sigint_mid_send_then_resume_sends_each_device_once(
-    slow_served: Served, tmp_path: Path
+    slow_served: Served, tmp_path: Path, backend: str
 ) -> None:
     """Ctrl-C after the first chunk: exit 130 and a resume hint; resume finishes the rest."""
     sim = slow_served.sim
@@ -56,6 +57,7 @@ def test_sigint_mid_send_then_resume_sends_each_device_once(
     ids.write_text("\n".join(sim.device_ids) + "\n")
     journal = tmp_path / "reboot.journal"
     env = _env(slow_served, tmp_path)
+    env["ESPER_CLI_BACKEND"] = backend
     with subprocess.Popen(
         [*CLI, "send", "reboot", "--devices-file", str(ids), "--journal", str(journal), *ONE],
         env=env,
@@ -167,6 +169,25 @@ def test_pipes_get_json_lines_and_json(running_served: Served, tmp_path: Path) -
     )
     devices = json.loads(listing.stdout)
     assert sorted(d["id"] for d in devices) == sorted(running_served.sim.group_members(group))
+
+
+def test_a_closed_pipe_ends_a_listing_quietly(running_served: Served, tmp_path: Path) -> None:
+    """`esper-cmds devices list | head -1`: exit 0, no traceback, no broken-pipe noise."""
+    with subprocess.Popen(
+        [*CLI, "devices", "list", "--limit", "0", "--output", "jsonl"],
+        env=_env(running_served, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        json.loads(process.stdout.readline())
+        process.stdout.close()
+        err = process.stderr.read()
+        process.wait(timeout=60)
+    assert process.returncode == 0
+    assert err == ""
 
 
 @pytest.mark.parametrize(

@@ -210,3 +210,25 @@ def test_send_then_watch_until_done(cli: Cli, served: Served) -> None:
     totals = report["watch"]["totals"]
     assert sum(totals.values()) == 50
     assert set(totals) <= {"Command Queued", "Command Initiated", "Command Success"}
+
+
+def test_dry_run_carries_the_schedule_and_its_arguments(cli: Cli, served: Served) -> None:
+    """--schedule in any case and --schedule-arg values reach the body; a WINDOW needs them."""
+    device = served.sim.device_ids[0]
+    args = [
+        *("name=nightly", "start_datetime=2026-12-01T22:00:00Z"),
+        *("end_datetime=2026-12-02T04:00:00Z", "time_type=console"),
+        *("window_start_time=22:00:00", "window_end_time=04:00:00"),
+    ]
+    ran = cli(
+        *("send", "reboot", "--device", device, "--schedule", "window", "--dry-run"),
+        *(a for arg in args for a in ("--schedule-arg", arg)),
+    )
+    assert ran.code == 0, ran.err
+    body = json.loads(ran.out)["first_body"]
+    assert body["schedule"] == "WINDOW"
+    assert body["schedule_args"]["window_start_time"] == "22:00:00"
+    assert body["schedule_args"]["start_datetime"] == "2026-12-01T22:00:00Z"
+    missing = cli("send", "reboot", "--device", device, "--schedule", "WINDOW", "--dry-run")
+    assert missing.code == 2
+    assert "schedule_args" in missing.err
