@@ -6,6 +6,8 @@ is sent), then does its work through the public client.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from cyclopts import App, Group, Parameter
+from rich.table import Table
 
 from .. import Command, CommandRequest, CommandState, EsperClient, FanOutResult
 from ._config import Common, make_client
@@ -64,6 +67,7 @@ groups_app = App(name="groups", help="Device groups.")
 app.command(requests_app)
 app.command(devices_app)
 app.command(groups_app)
+app.register_install_completion_command()
 
 TARGETS = Group("Targets", sort_key=1)
 COMMAND = Group("Command", sort_key=2)
@@ -71,12 +75,9 @@ RUN = Group("Run", sort_key=3)
 WATCH = Group("Watch", sort_key=4)
 
 DeviceTypeName = Literal["active", "inactive", "all"]
-StateName = str
 
 
 def _confirm(out: Output, text: str) -> bool:
-    import sys
-
     out.err.print(f"{text} [y/N] ", end="", highlight=False, markup=False)
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
@@ -265,15 +266,11 @@ async def send(
 
 
 def _env_enterprise() -> str:
-    import os
-
     # A dry run without an enterprise still plans (the id appears only in the URL).
     return os.environ.get("ESPER_ENTERPRISE_ID") or str(uuid.UUID(int=0))
 
 
 def _stdin_tty() -> bool:
-    import sys
-
     return sys.stdin.isatty()
 
 
@@ -333,10 +330,14 @@ async def run_send(
         print_report(out, report)
     elif out.mode == "jsonl":
         out.json({"type": "summary", **{k: v for k, v in report.items() if k != "chunks"}})
-    if watch and result.request_ids and (code == ExitCode.OK or allow_complete):
+    # Failed chunks do not stop the watch of the created ones (the exit code stays 1); a
+    # complete journal is watched only when the operator accepted it.
+    if watch and result.request_ids and (not complete or allow_complete):
+        SESSION.watching = journal
         summary, watch_code = await watch_requests(
             client, list(result.request_ids), out=out, **watch_options
         )
+        SESSION.watching = None
         report["watch"] = summary
         if out.mode == "jsonl":
             out.json({"type": "watch", **summary})
@@ -539,8 +540,6 @@ async def requests_show(request_id: str, /, *, common: Common | None = None) -> 
     if out.mode != "table":
         out.json(request)
         return ExitCode.OK
-    from rich.table import Table
-
     table = Table(title=f"request {request.id}", title_justify="left", show_header=False)
     table.add_column("field")
     table.add_column("value")
@@ -576,9 +575,9 @@ async def requests_statuses(
     request_id: str,
     /,
     *,
-    state: StateName | None = None,
+    state: str | None = None,
     device: str | None = None,
-    limit: int = 100,
+    limit: int = 50,
     common: Common | None = None,
 ) -> int:
     """Each device's state within one request.
@@ -624,10 +623,10 @@ async def devices_list(
     serial: str | None = None,
     state: int | None = None,
     brand: str | None = None,
-    gms: bool | None = None,
+    gms: Annotated[bool | None, Parameter(negative="--no-gms")] = None,
     search: str | None = None,
     tags: str | None = None,
-    limit: int = 100,
+    limit: int = 50,
     common: Common | None = None,
 ) -> int:
     """List devices.
@@ -647,7 +646,7 @@ async def devices_list(
     brand
         Brand.
     gms
-        Only GMS (--gms) or only non-GMS (--gms false) devices.
+        Only GMS devices (--gms) or only non-GMS ones (--no-gms).
     search
         Free-text search.
     tags
@@ -688,8 +687,8 @@ async def devices_history(
     device_id: str,
     /,
     *,
-    state: StateName | None = None,
-    limit: int = 100,
+    state: str | None = None,
+    limit: int = 50,
     common: Common | None = None,
 ) -> int:
     """A device's command history, newest first.
@@ -722,7 +721,7 @@ _GROUP_COLUMNS: list[tuple[str, Any]] = [
 
 @groups_app.command(name="list")
 async def groups_list(
-    *, name: str | None = None, limit: int = 100, common: Common | None = None
+    *, name: str | None = None, limit: int = 50, common: Common | None = None
 ) -> int:
     """List device groups.
 
@@ -751,8 +750,6 @@ def commands_command(*, common: Common | None = None) -> int:
     elif out.mode == "json":
         out.json(rows)
     else:
-        from rich.table import Table
-
         table = Table(title="commands", title_justify="left")
         table.add_column("command")
         table.add_column("destructive")

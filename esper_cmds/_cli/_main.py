@@ -122,6 +122,12 @@ def _interrupted() -> None:
             f"  esper-cmds resume {SESSION.journal}",
             file=sys.stderr,
         )
+    elif SESSION.watching is not None:
+        print(
+            "\nesper-cmds: interrupted; every request was sent. Watch them again with:\n"
+            f"  esper-cmds resume {SESSION.watching} --allow-complete --watch",
+            file=sys.stderr,
+        )
     else:
         print("\nesper-cmds: interrupted", file=sys.stderr)
     logging.getLogger("esper_cmds").debug("interrupted")

@@ -25,6 +25,8 @@ class Session:
         self.journal: Path | None = None
         """Set while a fan-out runs: an interrupt then says how to resume it."""
         self.display: FanOutDisplay | None = None
+        self.watching: Path | None = None
+        """The journal of a send whose requests ``--watch`` is following."""
         self._handler: logging.Handler | None = None
 
     def reset(self) -> None:
@@ -32,6 +34,7 @@ class Session:
         self.close()
         self.journal = None
         self.display = None
+        self.watching = None
 
     def log_to(self, handler: logging.Handler, level: int) -> None:
         """Show the client's log (retries, pauses, lost answers) through `handler`."""

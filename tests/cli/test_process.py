@@ -87,6 +87,42 @@ def test_sigint_mid_send_then_resume_sends_each_device_once(
     assert sim.stats.requests_created == 4
 
 
+def test_sigint_while_watching_says_how_to_watch_again(
+    slow_served: Served, tmp_path: Path
+) -> None:
+    """Ctrl-C after every request was sent: exit 130, and the hint re-watches without sending."""
+    sim = slow_served.sim
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(sim.device_ids[:1500]) + "\n")
+    journal = tmp_path / "watched.journal"
+    env = _env(slow_served, tmp_path)
+    with subprocess.Popen(
+        [*CLI, "send", "reboot", "--devices-file", str(ids), "--journal", str(journal), "--watch"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        deadline = time.monotonic() + 60
+        while _created_records(journal) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(1.0)  # into the watch (its clock stands still: it would never end)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    hint = f"esper-cmds resume {journal} --allow-complete --watch"
+    assert hint in err
+    again = subprocess.run(
+        [*CLI, "resume", str(journal), "--allow-complete"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr
+    assert sim.stats.requests_created == 2
+
+
 @pytest.fixture
 def running_served() -> Iterator[Served]:
     """1,500 devices on a clock 200 times faster than real time."""
