@@ -109,7 +109,8 @@ def write_spec(journal: Path, spec: SendSpec) -> None:
             existing = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             existing = None
-        if existing != data:
+        # The concurrency may change between runs: it does not change the plan.
+        if not isinstance(existing, dict) or _plan_part(existing) != _plan_part(data):
             raise CliError(
                 f"journal {journal} belongs to another send (its {path.name} differs): "
                 "use a new --journal, or `esper-cmds resume` to finish that one"
@@ -119,6 +120,10 @@ def write_spec(journal: Path, spec: SendSpec) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     os.replace(temporary, path)  # never a half-written spec, even after a crash
+
+
+def _plan_part(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k != "concurrency"}
 
 
 def read_spec(journal: Path) -> SendSpec:

@@ -87,9 +87,7 @@ def test_sigint_mid_send_then_resume_sends_each_device_once(
     assert sim.stats.requests_created == 4
 
 
-def test_sigint_while_watching_says_how_to_watch_again(
-    slow_served: Served, tmp_path: Path
-) -> None:
+def test_sigint_while_watching_says_how_to_watch_again(slow_served: Served, tmp_path: Path) -> None:
     """Ctrl-C after every request was sent: exit 130, and the hint re-watches without sending."""
     sim = slow_served.sim
     ids = tmp_path / "ids.txt"

@@ -160,6 +160,11 @@ def test_journal_of_another_send_is_refused(cli: Cli, served: Served, tmp_path: 
     assert other.code == 2
     assert "belongs to another send" in other.err
     assert served.sim.stats.commands[device, "BEEP_DEVICE"] == 0
+    other_pace = cli(
+        "send", "reboot", "--device", device, "--journal", journal, "--concurrency", "2"
+    )
+    assert other_pace.code == 1  # the same send at another pace: complete, not refused
+    assert "nothing was sent" in other_pace.err
 
 
 def test_resume_needs_the_spec(cli: Cli, tmp_path: Path) -> None:
