@@ -129,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
             "before anything is re-sent, so no device gets the command twice.\n"
         )
         sys.stdout.flush()
-        return anyio.run(_run, args, base_url, sim, Path(tmp) / "reboot.journal")
+        from ._cli._session import SESSION
+
+        try:
+            return anyio.run(_run, args, base_url, sim, Path(tmp) / "reboot.journal")
+        finally:
+            SESSION.close()
 
 
 if __name__ == "__main__":

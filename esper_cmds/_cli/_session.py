@@ -28,6 +28,7 @@ class Session:
         self.watching: Path | None = None
         """The journal of a send whose requests ``--watch`` is following."""
         self._handler: logging.Handler | None = None
+        self._level = logging.NOTSET
 
     def reset(self) -> None:
         """Forget the previous run."""
@@ -40,14 +41,17 @@ class Session:
         """Show the client's log (retries, pauses, lost answers) through `handler`."""
         self.close()
         logger = logging.getLogger("esper_cmds")
+        self._level = logger.level
         logger.addHandler(handler)
         logger.setLevel(level)
         self._handler = handler
 
     def close(self) -> None:
-        """Detach the log handler of this run."""
+        """Detach the log handler of this run and restore the logger's level."""
         if self._handler is not None:
-            logging.getLogger("esper_cmds").removeHandler(self._handler)
+            logger = logging.getLogger("esper_cmds")
+            logger.removeHandler(self._handler)
+            logger.setLevel(self._level)  # a test or host program may rely on its own level
             self._handler = None
 
     def on_event(self, event: TransportEvent) -> None:

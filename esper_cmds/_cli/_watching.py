@@ -149,6 +149,9 @@ async def watch_requests(
 
         if live is not None:
             live.start()
+        else:
+            limit = "" if timeout is None else f" (at most {timeout:g}s)"
+            out.note(f"{title} until every device is done{limit}…")
         try:
             async with anyio.create_task_group() as tg:
                 if live is not None:

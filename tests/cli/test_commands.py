@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import pytest
@@ -253,3 +254,11 @@ def test_debug_shows_the_traceback(cli: Cli) -> None:
     ran = cli("requests", "show", "11111111-2222-3333-4444-555555555555", "--debug")
     assert ran.code == 1
     assert "Traceback" in ran.err
+
+
+def test_run_leaves_the_library_logger_as_it_found_it(cli: Cli) -> None:
+    """The command line's log handler and level are undone after each run."""
+    logger = logging.getLogger("esper_cmds")
+    before = (logger.level, list(logger.handlers))
+    assert cli("groups", "list", "--debug").code == 0
+    assert (logger.level, list(logger.handlers)) == before

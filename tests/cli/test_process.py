@@ -101,10 +101,10 @@ def test_sigint_while_watching_says_how_to_watch_again(slow_served: Served, tmp_
         stderr=subprocess.PIPE,
         text=True,
     ) as process:
-        deadline = time.monotonic() + 60
-        while _created_records(journal) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(1.0)  # into the watch (its clock stands still: it would never end)
+        assert process.stderr is not None
+        seen = [process.stderr.readline() for _ in range(2)]  # the journal, then the watch
+        assert seen[1].startswith("watching 2 requests"), seen
+        time.sleep(0.3)  # into the first polls (its clock stands still: it would never end)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
