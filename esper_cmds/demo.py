@@ -41,9 +41,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def _run(args: argparse.Namespace, base_url: str, sim: Simulator, journal: Path) -> int:
     from . import EsperClient
-    from ._cli._app import run_send
     from ._cli._output import Output
     from ._cli._send import SendSpec, offline_plan
+    from ._cli._sending import run_send
     from ._cli._session import SESSION
 
     out = Output("table")
