@@ -25,9 +25,9 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## demo: the main job, a fan-out and watch against the simulator
+## demo: the main job, a fan-out and watch against the simulator, on the command line's displays
 demo: $(STAMP)
-	$(BIN)/python -m esper_cmds.demo
+	$(BIN)/python -m esper_cmds demo
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

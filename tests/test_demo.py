@@ -13,4 +13,6 @@ def test_demo_delivers_exactly_once_and_finishes(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert code == 0, out
     assert "3,000/3,000 devices got exactly one REBOOT, 0 got more" in out
-    assert "watch finished" in out
+    assert "watch done" in out
+    assert "REBOOT: 3,000 targets in 3 requests" in out
+    assert "drop_after_store" in out  # the faults are named up front

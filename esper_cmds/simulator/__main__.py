@@ -1,14 +1,18 @@
-"""``python -m esper_cmds.simulator``: serve a simulated Esper fleet on 127.0.0.1.
+"""``python -m esper_cmds.simulator`` (or ``esper-sim``): serve a simulated fleet on 127.0.0.1.
 
-Prints the base URL, API key and enterprise id (one ``NAME=value`` per line), then serves until
-interrupted (Ctrl-C or SIGTERM).
+Prints the base URL, API key and enterprise id as shell lines (``NAME=value`` each, then one
+``export`` line), then serves until interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import gc
+import shlex
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -42,15 +46,41 @@ def _fault(text: str) -> tuple[FaultKind, float]:
         ) from None
 
 
+_FAULT_HELP = {
+    "latency": "wait, then answer normally",
+    "error_before_store": "500, nothing stored",
+    "error_after_store": "stored, then a 500",
+    "drop_after_store": "stored, then the connection drops",
+    "html_502": "a proxy's HTML 502, nothing stored",
+    "html_503": "a proxy's HTML 503, nothing stored",
+    "malformed_json": "a truncated JSON body (a create is stored)",
+    "slow": "stored, then the answer waits",
+    "throttle": "429 with Retry-After, nothing stored",
+}
+
+_EPILOG = """\
+fault kinds for --fault KIND=P:
+{kinds}
+
+Use it from a shell:
+  esper-sim --port 8765 > sim.env &   then   . ./sim.env   (or eval "$(cat sim.env)")
+  esper-cmds groups list
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
+    kinds = "\n".join(f"  {k.value:<20} {_FAULT_HELP.get(k.value, '')}" for k in FaultKind)
     parser = argparse.ArgumentParser(
-        prog="python -m esper_cmds.simulator",
-        description="Serve a simulated Esper Commands V2 API on 127.0.0.1.",
+        prog="esper-sim",
+        description="Serve a simulated Esper Commands V2 API on 127.0.0.1 and print the "
+        "ESPER_BASE_URL, ESPER_API_KEY and ESPER_ENTERPRISE_ID a client needs, as shell lines.",
+        epilog=_EPILOG.format(kinds=kinds),
+        formatter_class=_Formatter,
     )
-    parser.add_argument("--devices", type=int, default=1000, help="fleet size (default 1000)")
-    parser.add_argument("--groups", type=int, default=10, help="number of groups (default 10)")
-    parser.add_argument("--offline", type=float, default=0.3, help="share offline (default 0.3)")
+    parser.add_argument("--devices", type=int, default=1000, help="fleet size")
+    parser.add_argument("--groups", type=int, default=10, help="number of groups")
+    parser.add_argument("--offline", type=float, default=0.3, help="share of devices offline")
     parser.add_argument("--seed", type=int, default=0, help="seed for the fleet and ids")
     parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real one")
@@ -72,13 +102,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a fault kind with probability P (repeatable)",
     )
     parser.add_argument("--max-page-size", type=int, default=1000, help="largest page limit")
-    parser.add_argument("--api-key", default=None, help="API key to accept (default: derived)")
+    parser.add_argument(
+        "--api-key", default=None, help="API key to accept (default: derived from --seed)"
+    )
     return parser
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown after each option; the fault list kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default == []:
+            return action.help  # "(default: None)" says nothing
+        return super()._get_help_string(action)
+
+
+def _port_in_use(port: int) -> bool:
+    if port == 0:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def _shell_lines(base_url: str, api_key: str, enterprise_id: str) -> list[str]:
+    """``NAME=value`` lines and one ``export`` line: a shell can eval them, and a reader that
+    splits each line at the first ``=`` gets the plain values."""
+    values = {
+        "ESPER_BASE_URL": base_url,
+        "ESPER_API_KEY": api_key,
+        "ESPER_ENTERPRISE_ID": enterprise_id,
+    }
+    return [f"{name}={shlex.quote(value)}" for name, value in values.items()] + [
+        f"export {' '.join(values)}"
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the simulator until interrupted."""
     args = build_parser().parse_args(argv)
+    if _port_in_use(args.port):
+        print(
+            f"esper-sim: port {args.port} is in use on 127.0.0.1: pick another with --port, "
+            "or --port 0 for a free one",
+            file=sys.stderr,
+        )
+        return 2
     faults = FaultPlan(probabilities=dict(args.fault), seed=args.seed) if args.fault else None
     sim = Simulator(
         devices=args.devices,
@@ -108,10 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with sim.serve_in_thread(port=args.port) as base_url:
-        print(f"ESPER_BASE_URL={base_url}")
-        print(f"ESPER_API_KEY={sim.api_key}")
-        print(f"ESPER_ENTERPRISE_ID={sim.enterprise_id}")
+    with contextlib.ExitStack() as stack:
+        try:
+            base_url = stack.enter_context(sim.serve_in_thread(port=args.port))
+        except RuntimeError:  # lost a race for the port since the check above
+            print(f"esper-sim: could not listen on 127.0.0.1:{args.port}", file=sys.stderr)
+            return 2
+        for line in _shell_lines(base_url, sim.api_key, sim.enterprise_id):
+            print(line)
         print(f"# {len(sim.device_ids)} devices in {len(sim.group_ids)} groups; Ctrl-C to stop")
         sys.stdout.flush()
         while not stop.wait(0.5):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import time
 import httpx
 import pytest
 
+from esper_cmds.simulator import FaultKind
 from esper_cmds.simulator.__main__ import build_parser
 
 
@@ -24,6 +26,78 @@ def _read_settings(process: subprocess.Popen[str], timeout: float) -> dict[str, 
         if sep and not name.startswith("#"):
             settings[name] = value
     return settings
+
+
+def _serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "esper_cmds.simulator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def test_cli_output_is_shell_code_that_exports_the_settings() -> None:
+    """A shell can eval the first lines: the three variables end up exported."""
+    with _serve("--devices", "20", "--groups", "2", "--port", "0") as process:
+        try:
+            assert process.stdout is not None
+            lines = [process.stdout.readline() for _ in range(5)]
+        finally:
+            _stop(process)
+    script = "".join(lines) + 'env | grep "^ESPER_" | sort\n'
+    shell = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10)
+    exported = dict(line.split("=", 1) for line in shell.stdout.splitlines())
+    assert set(exported) == {"ESPER_API_KEY", "ESPER_BASE_URL", "ESPER_ENTERPRISE_ID"}
+    assert exported["ESPER_BASE_URL"].startswith("http://127.0.0.1:")
+    assert lines[3].startswith("export ")
+
+
+def test_cli_port_in_use_is_one_line() -> None:
+    """A port already taken is refused in one line, exit 2, naming --port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with _serve("--devices", "10", "--port", str(port)) as process:
+            _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert err.strip().count("\n") == 0
+    assert f"port {port} is in use" in err
+    assert "--port 0" in err
+
+
+def test_cli_help_shows_defaults_and_fault_kinds(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help gives each option's default and every fault kind."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "(default: 1000)" in text
+    assert "(default: 0.3)" in text
+    for kind in FaultKind:
+        assert kind.value in text
+    assert "(default: None)" not in text
+
+
+def test_esper_sim_without_the_extra_and_through_esper_cmds() -> None:
+    """`esper-cmds simulator` is the same command line (its --help is the simulator's)."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "esper_cmds", "simulator", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0
+    assert "--fault KIND=P" in ran.stdout
 
 
 def test_cli_serves_and_prints_url_key_and_enterprise() -> None:
