@@ -243,30 +243,18 @@ _BY_STATUS: dict[int, builtins.type[APIStatusError]] = {
 }
 
 REDACTED = "[redacted]"
-_MAX_REDACT_DEPTH = 64
 
 
-def redact(value: Any, secret: str, *, _depth: int = 0) -> Any:
-    """`value` with every occurrence of `secret` in its text replaced by ``[redacted]``.
+def redact(text: str, secret: str) -> str:
+    """`text` with every occurrence of `secret` replaced by ``[redacted]``.
 
-    Strings, and strings inside lists, tuples and mappings (keys too), are scrubbed; anything
-    else is returned as it is. Used on everything a server sent back before it becomes part of
-    an exception: a proxy that echoes the Authorization header must not put the key in a log.
+    Used on every text a server or httpx supplied before it becomes part of an exception or a
+    log line (a proxy that echoes the Authorization header must not put the key in a log); a
+    body is scrubbed as text, before it is parsed, so nothing nested escapes it.
     """
-    if not secret:
-        return value
-    if isinstance(value, str):
-        return value.replace(secret, REDACTED) if secret in value else value
-    if _depth >= _MAX_REDACT_DEPTH:
-        return REDACTED if secret in repr(value) else value
-    if isinstance(value, Mapping):
-        return {
-            redact(k, secret, _depth=_depth + 1): redact(v, secret, _depth=_depth + 1)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return type(value)(redact(v, secret, _depth=_depth + 1) for v in value)
-    return value
+    if not secret or secret not in text:
+        return text
+    return text.replace(secret, REDACTED)
 
 
 def status_error(

@@ -506,12 +506,12 @@ class Transport:
             body=self.scrub(body[: _BODY_EXCERPT * 2].decode("utf-8", "replace"))[:_BODY_EXCERPT],
         )
 
-    def scrub(self, value: Any) -> Any:
-        """`value` with the API key scrubbed from its text (see `redact`); every text a server
-        or httpx supplied goes through this before it becomes part of an exception."""
+    def scrub(self, text: str) -> str:
+        """`text` with the API key scrubbed out (see `redact`); every text a server or httpx
+        supplied goes through this before it becomes part of an exception or a log line."""
         for secret in self._secrets:
-            value = redact(value, secret)
-        return value
+            text = redact(text, secret)
+        return text
 
     def _sanitize(self, error: EsperError) -> EsperError:
         """`error` with the key scrubbed from its text and URL (the last pass before raising)."""
