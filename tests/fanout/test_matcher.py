@@ -17,12 +17,13 @@ from typing import Any
 import attrs
 import pytest
 
-from esper_cmds import CommandRequest, EsperClient
+from esper_cmds import AmbiguousCreateError, CommandRequest, EsperClient
+from esper_cmds._fanout import fan_out
 from esper_cmds._fanout.plan import Plan, build_plan
 from esper_cmds._fanout.reconcile import Fence, _matches, find_request, take_fence
-from esper_cmds.simulator import ManualClock, Simulator
+from esper_cmds.simulator import Fault, FaultKind, FaultPlan, ManualClock, Simulator
 
-from .conftest import client_for
+from .conftest import FAST, client_for
 
 pytestmark = pytest.mark.anyio
 
@@ -164,3 +165,48 @@ async def test_find_request_for_group_chunks_on_the_simulator() -> None:
         found = await find_request(client.commands, p, p.chunks[1], fence=fence)
     assert found is not None
     assert found.id == second.id
+
+
+async def test_a_lost_create_made_in_the_fences_own_instant_is_adopted() -> None:
+    """A server clock that does not move between the fence read and the create (coarse
+    timestamps; the simulator's manual clock): the request the fan-out stored in that same
+    instant is still its own, found and adopted, not sent again."""
+    clock = ManualClock()
+    sim = Simulator(devices=10, groups=0, seed=14, clock=clock)
+    async with client_for(sim) as client:
+        await store(client, command="LOCK", devices=sim.device_ids[:1], device_type="all")
+        sim.faults = FaultPlan(script=[Fault(FaultKind.DROP_AFTER_STORE)], endpoints=["create"])
+        result = await fan_out(
+            client, command="REBOOT", devices=sim.device_ids, device_type="all", retry=FAST
+        )
+    assert [type(o).__name__ for o in result.outcomes] == ["Reconciled"]
+    assert all(sim.stats.commands[(d, "REBOOT")] == 1 for d in sim.device_ids)
+
+
+async def test_reconciliation_reads_one_filtered_page() -> None:
+    """The lookup lists by command, command type and the chunk's first device, 50 a page: with
+    60 newer requests differing in each of those, and 30 that pass the filters but target more
+    devices, it still costs one call."""
+    clock = ManualClock()
+    sim = Simulator(devices=200, groups=0, seed=15, clock=clock)
+    chunk_devices = sim.device_ids[:10]
+    sim.faults = FaultPlan(script=[Fault(FaultKind.DROP_AFTER_STORE)], endpoints=["create"])
+    async with client_for(sim) as client:
+        fence = await take_fence(client.commands)
+        p = device_plan(devices=chunk_devices)
+        with pytest.raises(AmbiguousCreateError):
+            await client.commands.create(command="REBOOT", devices=chunk_devices, device_type="all")
+        clock.advance(1)
+        first = chunk_devices[0]
+        others = sim.device_ids[10:]
+        for i in range(60):
+            await store(client, command="LOCK", devices=[first], device_type="all")
+            await store(client, command="REBOOT", devices=[first, others[i]], device_type="all",
+                        command_type="DYNAMIC")  # fmt: skip
+            await store(client, command="REBOOT", devices=[others[i]], device_type="all")
+            if i < 30:
+                await store(client, command="REBOOT", devices=[first, others[i]], device_type="all")
+        before = sim.stats.calls["list"]
+        found = await find_request(client.commands, p, p.chunks[0], fence=fence)
+    assert found is not None
+    assert sim.stats.calls["list"] - before == 1
