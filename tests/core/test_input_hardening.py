@@ -242,3 +242,11 @@ async def test_a_million_ids_for_one_create_are_refused_at_once() -> None:
         with pytest.raises(ValidationError, match="at most 1000") as caught:
             await client.commands.create(command="REBOOT", devices=many)
     assert caught.value.field == "devices"
+
+
+def test_retry_rules_must_be_a_mapping() -> None:
+    """Rules that are not a mapping at all are refused naming ``rules``."""
+    with pytest.raises(ValidationError, match="must map failure classes") as caught:
+        RetryPolicy(create_rules=5)  # type: ignore[arg-type]
+    assert caught.value.field == "rules"
+    assert caught.value.value == 5

@@ -11,10 +11,12 @@ adopt another chunk's request and that chunk would never be sent.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 
 from esper_cmds import AmbiguousCreateError, CommandRequest, EsperClient
@@ -210,3 +212,71 @@ async def test_reconciliation_reads_one_filtered_page() -> None:
         found = await find_request(client.commands, p, p.chunks[0], fence=fence)
     assert found is not None
     assert sim.stats.calls["list"] - before == 1
+
+
+async def test_the_fence_notes_every_request_of_its_instant_across_pages() -> None:
+    """60 requests created in one instant (a clock that did not move): the fence holds all
+    of them, read 50 a page, in two calls."""
+    clock = ManualClock()
+    sim = Simulator(devices=70, groups=0, seed=16, clock=clock)
+    async with client_for(sim) as client:
+        made = [
+            await store(client, command="LOCK", devices=[d], device_type="all")
+            for d in sim.device_ids[:60]
+        ]
+        before = sim.stats.calls["list"]
+        fence = await take_fence(client.commands)
+    assert fence.request_ids == {r.id for r in made}
+    assert sim.stats.calls["list"] - before == 2
+    assert fence.created_on is not None
+
+
+class OldestFirst(httpx.AsyncBaseTransport):
+    """The simulator, with request listings in the opposite order among equal times: how a
+    server may order requests created in the same instant is its own business."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.sim.transport.handle_async_request(request)
+        if request.method == "GET" and request.url.path.endswith("/command/"):
+            body = json.loads(await response.aread())
+            body["results"] = body["results"][::-1]  # one instant: reverse is a valid order
+            return httpx.Response(response.status_code, json=body)
+        return response
+
+
+async def test_a_request_of_the_fences_instant_listed_after_a_fence_request_is_found() -> None:
+    """Our lost create shares the fence's instant and is listed after the fence's own request:
+    the lookup goes past the fence request (it only stops at an older time) and adopts it."""
+    clock = ManualClock()
+    sim = Simulator(devices=10, groups=0, seed=17, clock=clock)
+    async with client_for(sim, transport=OldestFirst(sim)) as client:
+        # The fence's request passes the lookup's filters (REBOOT, DEVICE, the first device).
+        await store(client, command="REBOOT", devices=sim.device_ids[:1], device_type="all")
+        sim.faults = FaultPlan(script=[Fault(FaultKind.DROP_AFTER_STORE)], endpoints=["create"])
+        result = await fan_out(
+            client, command="REBOOT", devices=sim.device_ids, device_type="all", retry=FAST
+        )
+    assert [type(o).__name__ for o in result.outcomes] == ["Reconciled"]
+    assert [sim.stats.commands[(d, "REBOOT")] for d in sim.device_ids] == [2] + [1] * 9
+
+
+async def test_find_request_reads_on_past_a_page_of_lookalikes() -> None:
+    """60 newer requests pass the lookup's filters but are not the chunk's (more devices): the
+    chunk's own request, on the second page, is still found."""
+    clock = ManualClock()
+    sim = Simulator(devices=100, groups=0, seed=18, clock=clock)
+    chunk_devices = sim.device_ids[:10]
+    async with client_for(sim) as client:
+        fence = await take_fence(client.commands)
+        own = await store(client, command="REBOOT", devices=chunk_devices, device_type="all")
+        clock.advance(1)
+        for other in sim.device_ids[10:70]:
+            await store(client, command="REBOOT", devices=[chunk_devices[0], other],
+                        device_type="all")  # fmt: skip
+        p = device_plan(devices=chunk_devices)
+        found = await find_request(client.commands, p, p.chunks[0], fence=fence)
+    assert found is not None
+    assert found.id == own.id
