@@ -307,3 +307,19 @@ async def test_a_journal_of_another_version_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"type": "header", "version": 99, "fingerprint": "x"}) + "\n")
     with pytest.raises(JournalMismatchError, match="version"):
         await Journal.open(path, plan())
+
+
+async def test_a_journal_replaced_under_a_run_stops_it(tmp_path: Path) -> None:
+    """The journal's path now names another file (an ``os.replace`` with a copy): the run that
+    held the old one refuses its next record rather than write where nobody will read."""
+    p = plan()
+    path = tmp_path / "run.jsonl"
+    journal = await Journal.open(path, p, Fence())
+    await journal.started(p.chunks[0], T0)
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    os.replace(copy, path)
+    with pytest.raises(JournalError, match="deleted or replaced"):
+        await journal.started(p.chunks[1], T0)
+    await journal.aclose()
+    assert path.read_text().count('"started"') == 1  # nothing more went to either file
