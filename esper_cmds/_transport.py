@@ -10,7 +10,6 @@ at once, and ``async with`` releases the slot (and httpx the connection) on the 
 from __future__ import annotations
 
 import copy
-import json as jsonlib
 import logging
 import random as _random
 from collections.abc import Callable, Mapping
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from ._converter import structure
+from ._converter import NotJSONError, decode
 from ._errors import (
     AmbiguousCreateError,
     ConnectionError,
@@ -314,11 +313,9 @@ class Transport:
 
     def _decode(self, response: httpx.Response, cast_to: type[T]) -> T:
         try:
-            data = jsonlib.loads(response.content)
-        except ValueError as exc:
+            return decode(response.content, cast_to)
+        except NotJSONError as exc:
             raise self._malformed(response, f"body is not JSON ({exc})") from None
-        try:
-            return structure(data, cast_to)
         except Exception as exc:  # cattrs raises many types for a wrong shape
             name = getattr(cast_to, "__name__", str(cast_to))
             raise self._malformed(
