@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections import deque
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -96,25 +97,26 @@ class AsyncPager(Generic[T]):
         """Yield every page in order, following ``next`` until it is null.
 
         Args:
-            prefetch: Read this many pages ahead: the next ``prefetch + 1`` pages are fetched
-                concurrently (their URLs computed from the listing's ``count`` and the
-                limit/offset of its ``next`` link), yielded in order, then the next batch. Faster
-                for long listings; at most ``prefetch + 1`` pages are held at once. Only for
-                offset-paged listings that are not changing while they are read (rows inserted
-                meanwhile shift offsets). 0 (the default) reads one page at a time.
+            prefetch: Read this many pages ahead: while you hold one page, the next `prefetch`
+                are already requested (their URLs computed from the listing's ``count`` and the
+                limit/offset of its ``next`` link), and each page you take is replaced at once
+                by a request for the one after, so up to ``prefetch + 1`` requests are in flight
+                and at most ``prefetch + 1`` pages are held. Pages are yielded in order; a page
+                that failed raises its error when its turn comes. Only for offset-paged
+                listings that are not changing while they are read (rows inserted meanwhile
+                shift offsets). 0 (the default) reads one page at a time.
         """
         _check_count("prefetch", prefetch)
         page = await self.first_page()
         seen = {str(self._first_url)}
         yield page
         while (link := page.next) is not None:
-            batch = self._prefetch_links(link, page.count, prefetch) if prefetch else []
-            if batch:
-                pages = await self._get_many(batch, seen)
-                for fetched in pages:
-                    yield fetched
-                page = pages[-1]
-                continue
+            ahead = self._prefetch_links(link, page.count) if prefetch else None
+            if ahead is not None:
+                async with aclosing(self._prefetched(ahead, seen, prefetch)) as fetched:
+                    async for page in fetched:  # `page` goes on from the last one
+                        yield page
+                continue  # past `count` (if the listing grew), ``next`` is followed as usual
             url = self._transport.rebase_link(link)
             _check_cycle(url, seen)
             page = await self._get(url)
@@ -145,49 +147,90 @@ class AsyncPager(Generic[T]):
     async def _get(self, url: httpx.URL) -> Page[T]:
         return await self._transport.request("GET", url, cast_to=self._page_type)
 
-    def _prefetch_links(self, link: str, count: int, prefetch: int) -> list[httpx.URL]:
-        """The next pages' URLs from the ``next`` link's limit/offset and the listing's count."""
+    def _prefetch_links(self, link: str, count: int) -> Iterator[httpx.URL] | None:
+        """The URLs of the pages from the ``next`` link to the listing's ``count``, computed
+        from the link's limit/offset; None when the link has no limit to compute with."""
         url = self._transport.rebase_link(link)
         try:
             limit = int(url.params["limit"])
             offset = int(url.params.get("offset", "0"))
         except (KeyError, ValueError):
-            return []  # not a limit/offset link: follow it one page at a time
-        if limit <= 0:
-            return []
-        links = []
-        for i in range(prefetch + 1):
-            start = offset + i * limit
-            if start >= count:
-                break
-            links.append(url.copy_set_param("offset", str(start)))
-        return links
+            return None  # not a limit/offset link: follow it one page at a time
+        if limit <= 0 or offset >= count:
+            return None
+        return (url.copy_set_param("offset", str(start)) for start in range(offset, count, limit))
 
-    async def _get_many(self, urls: list[httpx.URL], seen: set[str]) -> list[Page[T]]:
-        for url in urls:
-            _check_cycle(url, seen)
-        results: list[Page[T] | None] = [None] * len(urls)
-        failures: list[Exception] = []
+    async def _prefetched(
+        self, urls: Iterator[httpx.URL], seen: set[str], ahead: int
+    ) -> AsyncGenerator[Page[T], None]:
+        """The pages at `urls`, in order, with up to ``ahead + 1`` requests in flight: a sliding
+        window, refilled as each page is taken, never waiting for a whole batch. Ends after the
+        last URL or a page whose ``next`` is null.
+
+        A failed request does not cancel the others: its error is raised in its turn, after
+        the pages before it, and from outside the task group (as itself, not in an exception
+        group). Yielding inside the task group is safe because nothing but leaving this
+        generator cancels it, and its callers close it with ``aclosing``.
+        """
+        pending: deque[_Pending[T]] = deque()
+        failure: Exception | None = None
+
+        def next_url() -> httpx.URL | None:
+            url = next(urls, None)
+            if url is not None:
+                _check_cycle(url, seen)
+            return url
+
+        async def fetch(slot: _Pending[T], url: httpx.URL) -> None:
+            try:
+                slot.page = await self._get(url)
+            except Exception as exc:  # raised in its turn by the consumer, as itself
+                slot.error = exc
+            slot.done.set()
 
         async with anyio.create_task_group() as tg:
+            try:
+                while True:
+                    # The page the caller just took is gone: one more request goes out.
+                    try:
+                        while len(pending) <= ahead and (url := next_url()) is not None:
+                            slot: _Pending[T] = _Pending()
+                            pending.append(slot)
+                            tg.start_soon(fetch, slot, url)
+                    except PaginationError as exc:  # a cycle: the pages before it come first
+                        slot = _Pending()
+                        slot.error = exc
+                        slot.done.set()
+                        pending.append(slot)
+                        urls = iter(())
+                    if not pending:
+                        break
+                    slot = pending.popleft()
+                    await slot.done.wait()
+                    if slot.page is None:
+                        failure = slot.error
+                        break
+                    try:
+                        yield slot.page
+                    except GeneratorExit:
+                        break  # closed early: leave the group normally, cancelling the rest
+                    if slot.page.next is None:
+                        break  # the server's own last page ends the listing, not count
+            finally:
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
-            async def fetch(index: int, url: httpx.URL) -> None:
-                try:
-                    results[index] = await self._get(url)
-                except Exception as exc:  # re-raised below as itself, not as an ExceptionGroup
-                    failures.append(exc)
-                    tg.cancel_scope.cancel()
 
-            for index, url in enumerate(urls):
-                tg.start_soon(fetch, index, url)
-        if failures:
-            raise failures[0]
-        pages = [p for p in results if p is not None]
-        # The server's own last page decides where the listing ends, not our arithmetic.
-        for i, fetched in enumerate(pages):
-            if fetched.next is None:
-                return pages[: i + 1]
-        return pages
+class _Pending(Generic[T]):
+    """One prefetched page: its request's outcome, once ``done`` is set."""
+
+    __slots__ = ("done", "error", "page")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.page: Page[T] | None = None
+        self.error: Exception | None = None
 
 
 def _check_count(field: str, value: object) -> None:
