@@ -49,10 +49,10 @@ import msgspec
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._uuids import all_hex_ids, uuid_from_text, uuids_from_texts
+from ._uuids import uuid_from_text, uuids_from_texts
 from .models import CommandArgs, CommandRequest, CommandStatus, Device, DeviceGroup
 
-__all__ = ["DeferredDevices", "NotJSONError", "converter", "decode", "structure", "unstructure"]
+__all__ = ["NotJSONError", "converter", "decode", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -204,37 +204,6 @@ def _structure_json_object(value: Any, _: Any) -> dict[str, Any]:
     return dict(value)
 
 
-@attrs.frozen(repr=False)
-class DeferredDevices:
-    """A command request decoded without its device ids, which are kept as the server's text.
-
-    A create answer lists all its targets: decoded, a fan-out to 100,000 devices makes 100,000
-    UUID objects (CPU in the hot loop, and garbage-collector passes over them all) that most
-    callers never read. `complete` makes them when one does.
-
-    Attributes:
-        request: The request; its ``devices`` are empty when `device_ids` holds them.
-        device_ids: The device ids as the server wrote them (checked canonical), or None when
-            they are in ``request.devices`` already.
-    """
-
-    request: CommandRequest
-    device_ids: tuple[str, ...] | None = None
-
-    def complete(self) -> CommandRequest:
-        """The request with its device ids decoded."""
-        if self.device_ids is None:
-            return self.request
-        devices = uuids_from_texts(self.device_ids)
-        if devices is None:  # not reached for checked ids; kept as the general path
-            devices = converter.structure(list(self.device_ids), tuple[uuid.UUID, ...])
-        return attrs.evolve(self.request, devices=devices)
-
-    def __repr__(self) -> str:
-        deferred = "" if self.device_ids is None else f", {len(self.device_ids)} device ids"
-        return f"DeferredDevices(request_id={str(self.request.id)!r}{deferred})"
-
-
 def _is_homogeneous_tuple(tp: Any) -> bool:
     args = get_args(tp)
     return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -360,17 +329,6 @@ def _make_converter() -> cattrs.Converter:
     for cls in _CARRIED:
         conv.register_structure_hook(cls, _item_hook(cls, conv))
 
-    def structure_deferred(value: Any, _: Any) -> DeferredDevices:
-        if isinstance(value, Mapping):
-            devices = value.get("devices")
-            if type(devices) is list and devices and all_hex_ids(devices):
-                # ``null`` reads as no devices; the ids wait in a tuple of str, which the
-                # garbage collector stops tracking.
-                request = conv.structure({**value, "devices": None}, CommandRequest)
-                return DeferredDevices(request, tuple(devices))
-        return DeferredDevices(conv.structure(value, CommandRequest))
-
-    conv.register_structure_hook(DeferredDevices, structure_deferred)
     # StrEnum members are str subclasses, so the str hook would win without this: send plain str.
     conv.register_unstructure_hook(enum.StrEnum, lambda member: member.value)
 
