@@ -343,11 +343,15 @@ async def test_prefetch_delivers_the_pages_before_a_failed_one_then_its_error() 
     server = PagedServer(100)
     server.fail_offsets = {40}
     got: list[str] = []
+
+    async def read(pager: AsyncPager[DeviceGroup]) -> None:
+        async with aclosing(pager.pages(prefetch=3)) as pages:
+            async for page in pages:
+                got.extend(g.name for g in page.results)
+
     async with client_for(server) as client:
         with pytest.raises(APIStatusError) as caught:
-            async with aclosing(client.groups.list(page_size=10).pages(prefetch=3)) as pages:
-                async for page in pages:
-                    got.extend(g.name for g in page.results)
+            await read(client.groups.list(page_size=10))
     assert caught.value.status_code == 404
     assert got == expected(server, 0, 40)
 
