@@ -38,7 +38,8 @@ class AsyncPager(Generic[T]):
     is re-based onto the client's base URL so credentials never leave for another host.
 
     The iterators are async generators: to stop early and release them at once rather than at
-    garbage collection (trio insists), use ``contextlib.aclosing``::
+    garbage collection (trio insists; so does ``pages(prefetch=...)`` on asyncio, whose requests
+    are in flight in a task group it holds), use ``contextlib.aclosing``::
 
         async with aclosing(aiter(pager)) as items:
             async for item in items:
@@ -169,11 +170,17 @@ class AsyncPager(Generic[T]):
 
         A failed request does not cancel the others: its error is raised in its turn, after
         the pages before it, and from outside the task group (as itself, not in an exception
-        group). Yielding inside the task group is safe because nothing but leaving this
-        generator cancels it, and its callers close it with ``aclosing``.
+        group).
+
+        The task group stays open while a page is out with the caller, so this generator must be
+        closed in the caller's task (``aclosing``, as every iterator here does with it) if it is
+        left early. Left open, it is closed later from another task by the garbage collector;
+        its group then cannot be left without breaking the caller's task, so its requests are
+        cancelled one by one and the collector is told why (a RuntimeError, logged).
         """
         pending: deque[_Pending[T]] = deque()
         failure: Exception | None = None
+        abandoned = False
 
         def next_url() -> httpx.URL | None:
             url = next(urls, None)
@@ -182,53 +189,76 @@ class AsyncPager(Generic[T]):
             return url
 
         async def fetch(slot: _Pending[T], url: httpx.URL) -> None:
-            try:
-                slot.page = await self._get(url)
-            except Exception as exc:  # raised in its turn by the consumer, as itself
-                slot.error = exc
+            with slot.scope:
+                try:
+                    slot.page = await self._get(url)
+                except Exception as exc:  # raised in its turn by the consumer, as itself
+                    slot.error = exc
             slot.done.set()
 
-        async with anyio.create_task_group() as tg:
-            try:
-                while True:
-                    # The page the caller just took is gone: one more request goes out.
-                    try:
-                        while len(pending) <= ahead and (url := next_url()) is not None:
-                            slot: _Pending[T] = _Pending()
-                            pending.append(slot)
-                            tg.start_soon(fetch, slot, url)
-                    except PaginationError as exc:  # a cycle: the pages before it come first
-                        slot = _Pending()
-                        slot.error = exc
-                        slot.done.set()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        owner = anyio.get_current_task().id
+        try:
+            while True:
+                # The page the caller just took is gone: one more request goes out.
+                try:
+                    while len(pending) <= ahead and (url := next_url()) is not None:
+                        slot: _Pending[T] = _Pending()
                         pending.append(slot)
-                        urls = iter(())
-                    if not pending:
-                        break
-                    slot = pending.popleft()
-                    await slot.done.wait()
-                    if slot.page is None:
-                        failure = slot.error
-                        break
-                    try:
-                        yield slot.page
-                    except GeneratorExit:
-                        break  # closed early: leave the group normally, cancelling the rest
-                    if slot.page.next is None:
-                        break  # the server's own last page ends the listing, not count
-            finally:
-                tg.cancel_scope.cancel()
+                        tg.start_soon(fetch, slot, url)
+                except PaginationError as exc:  # a cycle: the pages before it come first
+                    slot = _Pending()
+                    slot.error = exc
+                    slot.done.set()
+                    pending.append(slot)
+                    urls = iter(())
+                if not pending:
+                    break
+                slot = pending.popleft()
+                await slot.done.wait()
+                if slot.page is None:
+                    failure = slot.error
+                    break
+                try:
+                    yield slot.page
+                except GeneratorExit:
+                    if anyio.get_current_task().id == owner:
+                        break  # closed early with aclosing: leave the group normally
+                    abandoned = True
+                    for waiting in pending:
+                        waiting.scope.cancel()
+                    raise RuntimeError(_NOT_CLOSED) from None
+                if slot.page.next is None:
+                    break  # the server's own last page ends the listing, not count
+        except BaseException as exc:
+            if abandoned:
+                raise
+            tg.cancel_scope.cancel()
+            if not await tg.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+            return
+        tg.cancel_scope.cancel()
+        await tg.__aexit__(None, None, None)
         if failure is not None:
             raise failure
+
+
+_NOT_CLOSED = (
+    "AsyncPager.pages(prefetch=...) was left early without being closed; its requests were"
+    " cancelled, but the task that iterated it may now fail to leave its cancel scopes. Wrap it"
+    " in contextlib.aclosing() to stop early."
+)
 
 
 class _Pending(Generic[T]):
     """One prefetched page: its request's outcome, once ``done`` is set."""
 
-    __slots__ = ("done", "error", "page")
+    __slots__ = ("done", "error", "page", "scope")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
+        self.scope = anyio.CancelScope()
         self.page: Page[T] | None = None
         self.error: Exception | None = None
 

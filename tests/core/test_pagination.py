@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from contextlib import aclosing
 from typing import Any
 
@@ -379,3 +381,30 @@ async def test_prefetched_pages_match_sequential_pages_exactly() -> None:
         plain = [p async for p in client.groups.list(page_size=10).pages()]
         ahead = [p async for p in client.groups.list(page_size=10).pages(prefetch=4)]
     assert ahead == plain
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_prefetching_listing_left_without_aclosing_stops_and_says_so() -> None:
+    """Left early without ``aclosing`` (asyncio allows it), the listing is closed later by the
+    garbage collector from another task: its requests are cancelled, the caller's task goes on
+    uncancelled, and the error asyncio reports names the fix."""
+    reported: list[BaseException] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: reported.append(context["exception"]))
+    server = PagedServer(500)
+    async with client_for(server) as client:
+        async for page in client.groups.list(page_size=10).pages(prefetch=8):
+            if page.results[0].name == "group-0030":
+                break
+        gc.collect()
+        await anyio.sleep(0.05)
+        assert server.in_flight == 0
+        sent = len(server.requests)
+        await anyio.sleep(0.05)
+        assert len(server.requests) == sent  # nothing more was requested
+        again = await client.groups.list(page_size=10).to_list(max_items=25)
+    assert names(again) == expected(server, 0, 25)
+    gc.collect()
+    await anyio.lowlevel.checkpoint()
+    assert any("aclosing" in str(exc) for exc in reported)
+    loop.set_exception_handler(None)
