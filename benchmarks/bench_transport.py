@@ -2,8 +2,11 @@
 
 Run with ``python -m benchmarks.bench_transport [--reads 1000] [--latency 0.02] [--pool 20]``.
 
-The simulator runs in a process of its own (``benchmarks._process``) with `--latency` seconds per
-request; the same statuses page is read `--reads` times, all started at once, by:
+The server runs in a process of its own (``benchmarks._process``) with `--latency` seconds per
+request: the simulator (``--server simulator``, the default), whose CPU per request (~1-2 ms)
+bounds 1,000 reads more than any client does, or the minimal page server (``--server minimal``,
+pre-rendered pages), which leaves the clients' own costs visible. The same statuses page (20
+statuses) is read `--reads` times, all started at once, by:
 
 - `EsperClient` (retry policy, client-wide gate, concurrency limit = pool size, decoding into
   models; client-side pacing switched off, or this would time the token bucket);
@@ -36,16 +39,19 @@ import httpx
 from esper_cmds import EsperClient
 from esper_cmds.simulator import Simulator
 
-from ._process import simulator
+from . import _pageserver
+from ._process import page_server, simulator
 
 
-async def _esper(sim: Simulator, url: str, request_id: str, reads: int, pool: int) -> float:
+async def _esper(
+    api_key: str, enterprise_id: str, url: str, request_id: str, reads: int, pool: int
+) -> float:
     """Seconds for `reads` concurrent first-page reads through EsperClient."""
     limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
     async with EsperClient(
         base_url=url,
-        api_key=sim.api_key,
-        enterprise_id=sim.enterprise_id,
+        api_key=api_key,
+        enterprise_id=enterprise_id,
         limits=limits,
         rate_limit=None,
         env={},
@@ -59,13 +65,20 @@ async def _esper(sim: Simulator, url: str, request_id: str, reads: int, pool: in
 
 
 async def _raw(
-    sim: Simulator, url: str, request_id: str, reads: int, pool: int, *, bounded: bool = True
+    api_key: str,
+    enterprise_id: str,
+    url: str,
+    request_id: str,
+    reads: int,
+    pool: int,
+    *,
+    bounded: bool = True,
 ) -> float:
     """Seconds for the same reads with a bare httpx.AsyncClient of the same pool size, behind
     a semaphore of the pool's size (`bounded`) or all queued in httpcore's pool."""
     limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-    path = f"{url}/v0/enterprise/{sim.enterprise_id}/command/{request_id}/status/"
-    headers = {"Authorization": f"Bearer {sim.api_key}"}
+    path = f"{url}/v0/enterprise/{enterprise_id}/command/{request_id}/status/"
+    headers = {"Authorization": f"Bearer {api_key}"}
     timeout = httpx.Timeout(60.0, pool=None)
     slots = anyio.Semaphore(pool if bounded else reads)
     async with httpx.AsyncClient(limits=limits, headers=headers, timeout=timeout) as http:
@@ -84,17 +97,19 @@ async def _raw(
         return time.perf_counter() - start
 
 
-def _sdk(sim: Simulator, url: str, request_id: str, reads: int, pool: int) -> float:
+def _sdk(
+    api_key: str, enterprise_id: str, url: str, request_id: str, reads: int, pool: int
+) -> float:
     """Seconds for the same reads with the official SDK in `pool` threads."""
     config = esperclient.Configuration()
     config.host = url
-    config.api_key["Authorization"] = sim.api_key
+    config.api_key["Authorization"] = api_key
     config.api_key_prefix["Authorization"] = "Bearer"
     config.connection_pool_maxsize = pool
     api = esperclient.CommandsV2Api(esperclient.ApiClient(config))
 
     def read(_: int) -> None:
-        api.get_command_request_status(sim.enterprise_id, request_id)
+        api.get_command_request_status(enterprise_id, request_id)
 
     read(0)
     start = time.perf_counter()
@@ -111,27 +126,38 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=20, help="connections (and SDK threads)")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--server", choices=["simulator", "minimal"], default="simulator")
     args = parser.parse_args()
-    sim = Simulator(devices=20, groups=0, seed=11)  # the server process's fleet, key and ids
+    if args.server == "simulator":
+        sim = Simulator(devices=20, groups=0, seed=11)  # the server process's fleet, key and ids
+        serving = simulator(devices=20, seed=11, latency=args.latency)
+    else:
+        serving = page_server(statuses=20, latency=args.latency)
     reads, pool, backend = args.reads, args.pool, args.backend
-    with simulator(devices=20, seed=11, latency=args.latency) as url:
-        http = httpx.Client(headers={"Authorization": f"Bearer {sim.api_key}"})
-        created = http.post(
-            f"{url}/v0/enterprise/{sim.enterprise_id}/command/",
-            json={"command_type": "DEVICE", "command": "REBOOT", "devices": sim.device_ids},
-        )
-        created.raise_for_status()
-        rid = created.json()["id"]
-        http.close()
+    with serving as url:
+        if args.server == "simulator":
+            http = httpx.Client(headers={"Authorization": f"Bearer {sim.api_key}"})
+            created = http.post(
+                f"{url}/v0/enterprise/{sim.enterprise_id}/command/",
+                json={"command_type": "DEVICE", "command": "REBOOT", "devices": sim.device_ids},
+            )
+            created.raise_for_status()
+            rid = created.json()["id"]
+            http.close()
+            key, eid = sim.api_key, sim.enterprise_id
+        else:
+            key, eid, rid = _pageserver.API_KEY, _pageserver.ENTERPRISE_ID, _pageserver.REQUEST_ID
         runs: dict[str, Callable[[], float]] = {
-            "EsperClient": lambda: anyio.run(_esper, sim, url, rid, reads, pool, backend=backend),
+            "EsperClient": lambda: anyio.run(
+                _esper, key, eid, url, rid, reads, pool, backend=backend
+            ),
             "raw httpx + Semaphore(pool)": lambda: anyio.run(
-                _raw, sim, url, rid, reads, pool, backend=backend
+                _raw, key, eid, url, rid, reads, pool, backend=backend
             ),
             "raw httpx, naive": lambda: anyio.run(
-                lambda: _raw(sim, url, rid, reads, pool, bounded=False), backend=backend
+                lambda: _raw(key, eid, url, rid, reads, pool, bounded=False), backend=backend
             ),
-            "esperclient SDK": lambda: _sdk(sim, url, rid, reads, pool),
+            "esperclient SDK": lambda: _sdk(key, eid, url, rid, reads, pool),
         }
         times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(max(1, args.repeat)):
@@ -141,7 +167,7 @@ def main() -> None:
     ideal = reads / pool * args.latency
     print(
         f"{reads} reads of one statuses page, pool {pool}, server latency "
-        f"{args.latency * 1000:.0f} ms ({backend}), simulator in its own process; ideal "
+        f"{args.latency * 1000:.0f} ms ({backend}), {args.server} server in its own process; ideal "
         f"{ideal:.2f} s; median of {len(times['EsperClient'])} (min-max)"
     )
     notes = {
