@@ -16,11 +16,16 @@ Each reader runs `--repeat` times, interleaved so drift hits all alike; each tim
 and then a collection of the youngest generation (``gc.collect(0)``), so garbage-collector work
 a reader only postponed is counted. Prints each median with its spread and the ratios between
 medians from this run; it asserts nothing about absolute times.
+
+``--breakdown`` also times msgspec alone on the same body, step by step (every value as text,
+then datetimes, then UUIDs, into a plain attrs class; then this library's shadows; then with the
+collector running), to show where the time between ``json.loads`` and `decode` goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
 import json
 import random
@@ -30,9 +35,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import esperclient
+import msgspec
 
-from esper_cmds._converter import decode, structure
+from esper_cmds._converter import _TIERS, decode, structure
 from esper_cmds.models import CommandState, CommandStatus, Page
 
 _REASONS = ["Package not installed", "Device offline", "", None]
@@ -103,6 +110,63 @@ def measure(
     return times
 
 
+def _flat_decoder(id_type: Any, time_type: Any) -> msgspec.json.Decoder[Any]:
+    """A decoder into a plain attrs page of statuses with these id and timestamp types."""
+    fields = {"id": id_type, "request": id_type, "device": id_type, "state": str}
+    optional = {
+        "reason": str | None,
+        "created_on": time_type | None,
+        "updated_on": time_type | None,
+    }
+    status = attrs.frozen(kw_only=True)(
+        type("Status", (), {"__annotations__": {**fields, **optional}, **dict.fromkeys(optional)})
+    )
+    results: Any = tuple[status, ...]  # type: ignore[valid-type]
+    page_fields = {"count": int, "results": results, "next": str | None}
+    page = attrs.frozen(kw_only=True)(
+        type("StatusPage", (), {"__annotations__": page_fields, "next": None})
+    )
+    return msgspec.json.Decoder(page)
+
+
+def breakdown(body: bytes, repeat: int) -> dict[str, float]:
+    """Median seconds of each step from msgspec's parsing alone to `decode`."""
+    shadows = _TIERS[0].reader(Page[CommandStatus])
+    assert shadows is not None
+    text, times, ids = (
+        _flat_decoder(t, u) for t, u in [(str, str), (str, dt.datetime), (uuid.UUID, dt.datetime)]
+    )
+
+    def paused(call: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            gc.disable()
+            try:
+                return call()
+            finally:
+                gc.enable()
+
+        return run
+
+    steps: dict[str, Callable[[], Any]] = {
+        "json.loads alone": lambda: json.loads(body),
+        "msgspec, every value as text": paused(lambda: text.decode(body)),
+        "  + datetimes": paused(lambda: times.decode(body)),
+        "  + UUIDs (a plain attrs class)": paused(lambda: ids.decode(body)),
+        "  + shadows' post-init (the models)": paused(lambda: shadows(body)),
+        "decode (all of the above)": lambda: decode(body, Page[CommandStatus]),
+        "decode, collector not paused": lambda: shadows(body),
+    }
+    medians = {}
+    for name, call in steps.items():
+        call()  # warm
+        samples = []
+        for _ in range(repeat):
+            gc.collect()
+            samples.append(_time(call))
+        medians[name] = statistics.median(samples)
+    return medians
+
+
 def check_equal(body: bytes) -> None:
     """The fast path and the reference give the same models (a benchmark of a wrong answer is
     worth nothing)."""
@@ -116,6 +180,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-sdk", action="store_true", help="skip the esperclient SDK")
+    parser.add_argument("--breakdown", action="store_true", help="time msgspec step by step")
     args = parser.parse_args()
     body = status_page(args.rows)
     check_equal(body)
@@ -137,6 +202,12 @@ def main() -> None:
     print(f"  reference / esper_cmds: {medians['esper_cmds reference'] / ours:.1f}x slower")
     if "esperclient SDK" in medians:
         print(f"  SDK / esper_cmds: {medians['esperclient SDK'] / ours:.1f}x slower")
+    if args.breakdown:
+        steps = breakdown(body, args.repeat)
+        first = steps["json.loads alone"]
+        print(f"where the time goes (median of {args.repeat}, x json.loads; paused: no collector)")
+        for name, seconds in steps.items():
+            print(f"  {name:<38} {seconds:7.3f} s  {seconds / first:5.2f}x")
 
 
 if __name__ == "__main__":

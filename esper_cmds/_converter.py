@@ -406,7 +406,7 @@ class _Fix:
     """One post-decode step for one field."""
 
     field: str
-    kind: str  # "member", "empty_if_null", "call" or "must_be_empty"
+    kind: str  # "member", "empty_if_null" or "call"
     function: Callable[..., Any] | None = None
 
 
@@ -508,8 +508,9 @@ class _Shadows:
         fixes: list[_Fix] = []
         for a in attrs.fields(cls):
             if a.name == _UNPARSED:
-                # Only `structure` fills it; a key of that name in the JSON is not this field.
-                fixes.append(_Fix(a.name, "must_be_empty"))
+                # Only `structure` fills it: a key of that name in the JSON (a type nothing
+                # decodes into) sends the body there, which ignores the key.
+                annotations[a.name] = msgspec.UnsetType
                 continue
             tp = _substitute(hints[a.name], params)
             wire, kind, function = self._field(tp)
@@ -587,7 +588,7 @@ def _substitute(tp: Any, params: dict[str, Any]) -> Any:
 def _post_init(cls: type, fixes: list[_Fix]) -> Callable[[Any], None]:
     """``__attrs_post_init__`` for a shadow of `cls`: generated, as cattrs generates its hooks,
     because it runs once per decoded item and a loop over `fixes` would cost as much again."""
-    namespace: dict[str, Any] = {"set_class": _set_class, "cls": cls, "Fallback": _Fallback}
+    namespace: dict[str, Any] = {"set_class": _set_class, "cls": cls}
     lines = ["def __attrs_post_init__(self):", "    set_class(self, cls)"]
     for i, fix in enumerate(fixes):
         namespace[f"set_{i}"] = vars(cls)[fix.field].__set__
@@ -599,18 +600,11 @@ def _post_init(cls: type, fixes: list[_Fix]) -> Callable[[Any], None]:
         elif fix.kind == "empty_if_null":
             lines.append(f"    if {value} is None:")
             lines.append(f"        set_{i}(self, ())")
-        elif fix.kind == "call":
-            lines.append(f"    set_{i}(self, fix_{i}({value}))")
         else:
-            lines.append(f"    if {value}:")
-            lines.append(f"        raise Fallback({fix.field!r})")
+            lines.append(f"    set_{i}(self, fix_{i}({value}))")
     exec("\n".join(lines), namespace)  # the source is built above from field names only
     function: Callable[[Any], None] = namespace["__attrs_post_init__"]
     return function
-
-
-class _Fallback(ValueError):
-    """A shape the C path leaves to `structure`."""
 
 
 def _finish_command_args(value: Any) -> CommandArgs:
@@ -671,7 +665,7 @@ def decode(content: bytes, cls: type[T]) -> T:
                 break
             try:
                 return reader(content)  # type: ignore[no-any-return]
-            except (msgspec.DecodeError, _Fallback, RecursionError, UnicodeDecodeError):
+            except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
                 continue  # not a shape the C path takes: the next tier, then the reference
         try:
             data = json.loads(content)
