@@ -6,13 +6,15 @@ Every server runs in a process of its own (``benchmarks._process``), warmed by o
 
 1. **Iterate** `--statuses` statuses at pages of `--status-page` with `EsperClient`
    (``async for status in client.commands.statuses(...)``: transport, retry policy, gate,
-   decoding into models) vs raw ``httpx.AsyncClient`` (GET, ``json.loads``, follow ``next``;
-   dicts, no models). Against a minimal page server (``benchmarks._pageserver``: pre-rendered rows,
-   so the client is what is measured), and against the simulator (the same number of pages,
+   decoding into models) vs raw ``httpx.AsyncClient`` (GET, ``json.loads``, a ``for`` over the
+   results, follow ``next``; dicts, no models). Against a minimal page server
+   (``benchmarks._pageserver``: pre-rendered rows, so the client is what is measured), and
+   against the simulator (the same number of pages,
    statuses of 1000-device requests, since a request holds at most 1000).
 2. **Prefetch**: ``client.devices.list(page_size=...)`` of `--devices` devices, with
    `--latency` per request, one page at a time vs ``pages(prefetch=--prefetch)``; against the
-   minimal server and the simulator.
+   minimal server and the simulator. On the minimal server, bare httpx reading the same pages
+   ``prefetch + 1`` at a time (``json.loads``, in any order) is the floor any httpx client has.
 
 Client-side pacing is off (``rate_limit=None``): with the default 4000 calls per 5 minutes the
 prefetch runs would measure the token bucket. Each figure is the median of `--repeat` runs,
@@ -80,7 +82,8 @@ async def _raw_statuses(
                 response = await http.get(url)
                 response.raise_for_status()
                 data = json.loads(response.content)
-                items += len(data["results"])
+                for _status in data["results"]:  # iterated, as the library's caller does
+                    items += 1
                 url = data["next"]
         elapsed = time.perf_counter() - start
     assert items > 0
@@ -96,6 +99,39 @@ async def _devices(
         items = 0
         async for listed in client.devices.list(page_size=page).pages(prefetch=prefetch):
             items += len(listed.results)
+        elapsed = time.perf_counter() - start
+    assert items > 0
+    return elapsed
+
+
+async def _raw_devices(
+    base_url: str, api_key: str, enterprise_id: str, page: int, in_flight: int
+) -> float:
+    """The floor for `_devices` with prefetch: bare httpx reading the same pages with
+    `in_flight` requests at a time (offsets from the first page's count, ``json.loads``, no
+    order kept, no models)."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    url = f"{base_url}/enterprise/{enterprise_id}/device/"
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as http:
+        (await http.get(url, params={"limit": 1})).raise_for_status()  # warm the pool
+        start = time.perf_counter()
+        first = await http.get(url, params={"limit": page})
+        first.raise_for_status()
+        count = json.loads(first.content)["count"]
+        offsets = iter(range(page, count, page))
+        items = 0
+
+        async def worker() -> None:
+            nonlocal items
+            for offset in offsets:  # shared: each page is read once
+                response = await http.get(url, params={"limit": page, "offset": offset})
+                response.raise_for_status()
+                items += len(json.loads(response.content)["results"])
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(in_flight):
+                tg.start_soon(worker)
         elapsed = time.perf_counter() - start
     assert items > 0
     return elapsed
@@ -197,11 +233,13 @@ def main() -> None:
 
     size, latency, ahead = args.device_page, args.latency, args.prefetch
     sequential, prefetched = "one page at a time", f"prefetch={ahead}"
+    floor = f"raw httpx, {ahead + 1} in flight (floor)"
     with page_server(devices=args.devices, latency=latency) as url:
         times = _medians(
             {
                 sequential: lambda: _devices(url, key, eid, size, 0),
                 prefetched: lambda: _devices(url, key, eid, size, ahead),
+                floor: lambda: _raw_devices(url, key, eid, size, ahead + 1),
             },
             args.repeat,
         )
@@ -212,6 +250,8 @@ def main() -> None:
         (sequential, prefetched),
         "prefetch speed-up",
     )
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    print(f"  raw httpx floor speed-up: {medians[sequential] / medians[floor]:.2f}x")
     if not args.no_simulator:
         sim = Simulator(devices=args.devices, groups=0, seed=_SEED)
         with simulator(devices=args.devices, seed=_SEED, latency=latency) as url:
