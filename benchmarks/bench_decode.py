@@ -152,7 +152,7 @@ def breakdown(body: bytes, repeat: int) -> dict[str, float]:
         "msgspec, every value as text": paused(lambda: text.decode(body)),
         "  + datetimes": paused(lambda: times.decode(body)),
         "  + UUIDs (a plain attrs class)": paused(lambda: ids.decode(body)),
-        "  + shadows' post-init (the models)": paused(lambda: shadows(body)),
+        "  + the models (shadows, post-init)": paused(lambda: shadows(body)),
         "decode (all of the above)": lambda: decode(body, Page[CommandStatus]),
         "decode, collector not paused": lambda: shadows(body),
     }

@@ -396,7 +396,8 @@ def unstructure(value: Any) -> Any:
 # decoded into a msgspec Struct with the renames and built from it.
 #
 # Every shape the shadows cannot express, msgspec refuses, and `decode` hands the body to
-# `structure`. Ids sent as resource URLs get a second shadow set with ids read as text.
+# `structure`. Three shadow sets are tried in turn (`_TIERS`): enums as msgspec reads them (only
+# the values this release knows), then open enums, then ids read as text (resource URLs).
 
 _set_class = object.__dict__["__class__"].__set__
 
@@ -411,11 +412,13 @@ class _Fix:
 
 
 class _Shadows:
-    """The decode-only types for one way of reading ids (as UUIDs, or as text that may be a
+    """The decode-only types for one way of reading enums (only the values this release knows,
+    decoded to members by msgspec, or any text) and ids (as UUIDs, or as text that may be a
     resource URL)."""
 
-    def __init__(self, *, ids_as_text: bool) -> None:
+    def __init__(self, *, ids_as_text: bool, known_values: bool = False) -> None:
         self._ids_as_text = ids_as_text
+        self._known_values = known_values
         self._readers: dict[Any, Callable[[bytes], Any] | None] = {}
         self._shadows: dict[Any, type] = {}
         self._structs: dict[type, tuple[Any, Callable[[Any], Any]]] = {}
@@ -469,6 +472,8 @@ class _Shadows:
         if _is_open_enum(tp):
             enum_type = _enum_member_type(tp)
             assert enum_type is not None
+            if self._known_values:
+                return (enum_type | None) if type(None) in members else enum_type, None, None
             lookup = {m.value: m for m in enum_type}.get
             return (str | None) if type(None) in members else str, "member", lookup
         if tp is CommandArgs:
@@ -628,7 +633,13 @@ def _tuple_builder(build: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ..
     return build_all
 
 
-_TIERS = (_Shadows(ids_as_text=False), _Shadows(ids_as_text=True))
+# Tried in turn: enums read by msgspec itself (no Python per value), then open enums (a value
+# added to the API after this release is kept as its text), then ids that may be resource URLs.
+_TIERS = (
+    _Shadows(ids_as_text=False, known_values=True),
+    _Shadows(ids_as_text=False),
+    _Shadows(ids_as_text=True),
+)
 
 
 @contextlib.contextmanager
