@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 FULL: dict[str, list[str]] = {
+    "bench_decode": [],
+    "bench_pagination": [],
     "bench_simulator": [],
     "bench_transport": [],
     "bench_fanout": [],
@@ -18,8 +20,13 @@ FULL: dict[str, list[str]] = {
 }
 
 QUICK: dict[str, list[str]] = {
+    "bench_decode": ["--rows", "2000", "--repeat", "1"],
+    "bench_pagination": [
+        *("--statuses", "2000", "--status-page", "500", "--devices", "600"),
+        *("--latency", "0.005", "--repeat", "1"),
+    ],
     "bench_simulator": ["--devices", "2000", "--groups", "10", "--rounds", "1"],
-    "bench_transport": ["--reads", "100", "--latency", "0.005"],
+    "bench_transport": ["--reads", "100", "--latency", "0.005", "--repeat", "1"],
     "bench_fanout": ["--devices", "5000", "--latency", "0.01", "--server", "thread"],
     "bench_watch": ["--requests", "3", "--devices", "200"],
 }

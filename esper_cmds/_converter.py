@@ -1,37 +1,61 @@
 """The one place that knows how the API's JSON maps onto the models.
 
-Strictly private: resources and the transport call `structure` and `unstructure`; models
-never see JSON. Rules: ISO-8601 datetimes (``Z`` accepted, one without an offset read as UTC,
-aware datetimes written with their offset), UUIDs as strings, ``None`` fields left out of what is
-sent, unknown keys ignored on the way in, and an enum value the library does not know kept as its
-string instead of failing the response. Lists and ``command_args`` sent as ``null`` read as
-empty, and a UUID field sent as a resource URL (the OpenAPI types ``CommandStatus.device`` as one)
-reads as the URL's trailing id.
+Strictly private: the transport calls `decode`, validation calls `unstructure`; models never see
+JSON. The rules, whichever reader applies them:
+
+- datetimes are ISO-8601 text (``Z`` accepted, one without an offset read as UTC, aware
+  datetimes written with their offset; a fraction finer than a microsecond is rounded half up on
+  its seventh digit); UUIDs are text, and
+  a UUID field sent as a resource URL (the OpenAPI types ``CommandStatus.device`` as one) reads as
+  the URL's trailing id;
+- unknown keys are ignored; an enum value the library does not know is kept as its string;
+- lists and ``command_args`` sent as ``null`` read as empty; ``None`` fields are left out of
+  what is sent;
+- nothing is coerced: ``"false"`` is not a bool, ``30.9`` is not an int, ``5`` is not a str.
+
+A value of the wrong type fails the whole response where the library acts on it: a page's
+envelope, ids, states, commands, targets, timestamps and totals (guessing any of those could make
+a fan-out resend or a watch stop early). In a field the library only carries for the caller
+(`_CARRIED`), it does not: the field reads as None (or empty) and the item keeps the raw JSON in
+``unparsed``, so one odd item never fails its page. A ``command_args`` value that does not fit
+its field is kept as sent in ``CommandArgs.extra``.
+
+Two readers apply the rules:
+
+- `structure` (cattrs) reads already-decoded JSON. It is the reference: it reads every shape the
+  rules allow.
+- `decode` reads response bytes straight into the models in C (msgspec) for the shapes the API
+  normally sends, and hands anything else (an odd value, a resource URL for an id, a NaN) to
+  ``structure(json.loads(body))``. Both give equal models for the same JSON; tests compare them.
 """
 
 from __future__ import annotations
 
+import collections.abc
+import contextlib
 import datetime as dt
 import enum
+import gc
+import json
+import re
 import types
 import typing
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, get_args, get_origin
+from collections.abc import Callable, Iterator, Mapping
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
+import msgspec
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._uuids import all_hex_ids, uuid_from_text, uuids_from_texts
-from .models import CommandArgs, CommandRequest, Device
+from ._uuids import uuid_from_text, uuids_from_texts
+from .models import CommandArgs, CommandRequest, CommandStatus, Device, DeviceGroup
 
-__all__ = ["DeferredDevices", "converter", "structure", "unstructure"]
+__all__ = ["NotJSONError", "converter", "decode", "structure", "unstructure"]
 
 T = TypeVar("T")
-
-_COMMAND_ARG_FIELDS = frozenset(a.name for a in attrs.fields(CommandArgs) if a.name != "extra")
 
 # Device fields whose JSON key is camelCase (the rest of the API is snake_case).
 _DEVICE_RENAMES = {
@@ -41,6 +65,33 @@ _DEVICE_RENAMES = {
     "memory_info": "memoryInfo",
     "audio_constraints": "audioConstraints",
 }
+_RENAMES: dict[type, dict[str, str]] = {Device: _DEVICE_RENAMES}
+
+_UNPARSED = "unparsed"
+
+
+def _fields_but(cls: type, *names: str) -> frozenset[str]:
+    return frozenset(a.name for a in attrs.fields(cls) if a.name not in {*names, _UNPARSED})
+
+
+_CARRIED: dict[type, frozenset[str]] = {
+    # Reconciliation matches on command, types and targets, the watch on states and totals.
+    CommandRequest: frozenset(
+        {"enterprise", "command_args", "schedule", "schedule_args", "issued_by"}
+    ),
+    CommandStatus: frozenset({"reason"}),
+    Device: _fields_but(Device, "id"),
+    DeviceGroup: _fields_but(DeviceGroup, "id", "name"),
+}
+"""Per listed model, the fields where a value of the wrong type reads as None (or empty), the
+raw JSON kept in the item's ``unparsed``, instead of failing the response."""
+
+# What a structure hook raises for a value that does not fit its type.
+_ODD_VALUE = (TypeError, ValueError, KeyError, AttributeError)
+
+
+class NotJSONError(ValueError):
+    """The body is not JSON at all (as opposed to JSON of the wrong shape)."""
 
 
 def _union_members(tp: Any) -> tuple[Any, ...]:
@@ -49,16 +100,22 @@ def _union_members(tp: Any) -> tuple[Any, ...]:
     return ()
 
 
+def _enum_member_type(tp: Any) -> type[enum.Enum] | None:
+    return next(
+        (m for m in _union_members(tp) if isinstance(m, type) and issubclass(m, enum.Enum)),
+        None,
+    )
+
+
 def _is_open_enum(tp: Any) -> bool:
     """``SomeEnum | str`` (optionally ``| None``): an enum the server may extend."""
-    members = _union_members(tp)
-    return str in members and any(isinstance(m, type) and issubclass(m, enum.Enum) for m in members)
+    return str in _union_members(tp) and _enum_member_type(tp) is not None
 
 
 def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
-    enum_type = next(
-        m for m in _union_members(tp) if isinstance(m, type) and issubclass(m, enum.Enum)
-    )
+    enum_type = _enum_member_type(tp)
+    assert enum_type is not None
+    members = {m.value: m for m in enum_type}
     allows_none = type(None) in _union_members(tp)
 
     def structure_open_enum(value: Any, _: Any) -> Any:
@@ -67,24 +124,61 @@ def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
         if not isinstance(value, str):
             msg = f"expected a string for {enum_type.__name__}, got {type(value).__name__}"
             raise TypeError(msg)
-        try:
-            return enum_type(value)
-        except ValueError:
-            return (
-                value  # a value added to the API after this release: keep it, don't fail the page
-            )
+        # A value added to the API after this release is kept: it must not fail the page.
+        return members.get(value, value)
 
     return structure_open_enum
+
+
+def _exact(tp: type, *also: type) -> Callable[[Any, Any], Any]:
+    """A hook taking values of exactly `tp` (or `also`), never converting: cattrs' own calls
+    ``bool("false")`` (True) and ``int(30.9)`` (30). bool is an int, and no int here."""
+    accepted = (tp, *also)
+
+    def structure_exact(value: Any, _: Any) -> Any:
+        if type(value) not in accepted:
+            msg = f"expected {tp.__name__}, got {type(value).__name__}"
+            raise TypeError(msg)
+        return tp(value) if also else value
+
+    return structure_exact
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected str, got {type(value).__name__}")
+    return value
+
+
+_LONG_FRACTION = re.compile(r"\.(\d{7,})")
 
 
 def _structure_datetime(value: Any, _: Any) -> dt.datetime:
     if not isinstance(value, str):
         msg = f"expected an ISO-8601 string, got {type(value).__name__}"
         raise TypeError(msg)
-    when = dt.datetime.fromisoformat(value)
+    # RFC 3339 allows a lowercase z (fromisoformat does not before 3.12; msgspec does).
+    text = value[:-1] + "Z" if value.endswith("z") else value
+    longer = _LONG_FRACTION.search(text)
+    if longer is None:
+        return _aware(dt.datetime.fromisoformat(text))
+    # Finer than microseconds: rounded half up on the seventh digit, as msgspec does, where
+    # fromisoformat truncates; the two readers must agree.
+    digits = longer.group(1)
+    moment = dt.datetime.fromisoformat(text[: longer.start(1) + 6] + text[longer.end(1) :])
+    if digits[6] >= "5":
+        try:
+            moment += dt.timedelta(microseconds=1)
+        except OverflowError:
+            raise ValueError(f"{value!r} rounds past the largest datetime") from None
+    return _aware(moment)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
     # A time without an offset is the server's, which keeps UTC; naive and aware datetimes
-    # cannot even be compared, so every model holds aware ones.
-    return when if when.utcoffset() is not None else when.replace(tzinfo=dt.UTC)
+    # cannot even be compared (reconciliation and watch compare them), so every model holds
+    # aware ones.
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _unstructure_datetime(value: dt.datetime) -> str:
@@ -104,35 +198,18 @@ def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
     return uuid_from_text(value)
 
 
-@attrs.frozen(repr=False)
-class DeferredDevices:
-    """A command request decoded without its device ids, which are kept as the server's text.
+def _is_json_object(tp: Any) -> bool:
+    """``Mapping[str, Any]``: a JSON object kept as decoded."""
+    return get_origin(tp) in (Mapping, collections.abc.Mapping, dict) and get_args(tp) == (
+        str,
+        Any,
+    )
 
-    A create answer lists all its targets: decoded, a fan-out to 100,000 devices makes 100,000
-    UUID objects (CPU in the hot loop, and garbage-collector passes over them all) that most
-    callers never read. `complete` makes them when one does.
 
-    Attributes:
-        request: The request; its ``devices`` are empty when `device_ids` holds them.
-        device_ids: The device ids as the server wrote them (checked canonical), or None when
-            they are in ``request.devices`` already.
-    """
-
-    request: CommandRequest
-    device_ids: tuple[str, ...] | None = None
-
-    def complete(self) -> CommandRequest:
-        """The request with its device ids decoded."""
-        if self.device_ids is None:
-            return self.request
-        devices = uuids_from_texts(self.device_ids)
-        if devices is None:  # not reached for checked ids; kept as the general path
-            devices = converter.structure(list(self.device_ids), tuple[uuid.UUID, ...])
-        return attrs.evolve(self.request, devices=devices)
-
-    def __repr__(self) -> str:
-        deferred = "" if self.device_ids is None else f", {len(self.device_ids)} device ids"
-        return f"DeferredDevices(request_id={str(self.request.id)!r}{deferred})"
+def _structure_json_object(value: Any, _: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return dict(value)
 
 
 def _is_homogeneous_tuple(tp: Any) -> bool:
@@ -148,8 +225,8 @@ def _tuple_hook(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
     def structure_tuple(value: Any, _: Any) -> Any:
         if value is None:
             return ()  # a nullable list column: no items
-        if isinstance(value, str | bytes | Mapping):
-            # Iterating these would silently make a tuple of characters or keys.
+        if not isinstance(value, list | tuple):
+            # Iterating a str or a mapping would silently make a tuple of characters or keys.
             msg = f"expected a list, got {type(value).__name__}"
             raise TypeError(msg)
         if of_uuids and type(value) is list and (ids := uuids_from_texts(value)) is not None:
@@ -159,57 +236,140 @@ def _tuple_hook(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
     return structure_tuple
 
 
-def _structure_command_args(value: Any, _: Any) -> CommandArgs:
-    if value is None:
-        return CommandArgs()
-    if not isinstance(value, Mapping):
-        msg = f"expected an object for command_args, got {type(value).__name__}"
-        raise TypeError(msg)
-    known = {k: v for k, v in value.items() if k in _COMMAND_ARG_FIELDS}
-    extra = {k: v for k, v in value.items() if k not in _COMMAND_ARG_FIELDS}
-    return CommandArgs(**known, extra=extra)
+def _item_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """Structure one listed item: strict fields raise, carried fields that do not fit read as
+    their default and keep their raw JSON in ``unparsed``."""
+    hints = typing.get_type_hints(cls)
+    carried = _CARRIED[cls]
+    renames = _RENAMES.get(cls, {})
+    plan = [
+        (
+            a.name,
+            renames.get(a.name, a.name),
+            conv.get_structure_hook(hints[a.name]),
+            hints[a.name],
+            a.name in carried,
+            a.default is attrs.NOTHING,
+        )
+        for a in attrs.fields(cls)
+        if a.name != _UNPARSED
+    ]
+    name = cls.__name__
+
+    def structure_item(value: Any, _: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object for {name}, got {type(value).__name__}")
+        kwargs: dict[str, Any] = {}
+        unparsed: dict[str, Any] = {}
+        for field, key, hook, tp, tolerant, required in plan:
+            if key not in value:
+                if required:
+                    raise KeyError(f"{name} without {key!r}")
+                continue
+            raw = value[key]
+            if not tolerant:
+                kwargs[field] = hook(raw, tp)
+                continue
+            try:
+                kwargs[field] = hook(raw, tp)
+            except _ODD_VALUE:
+                unparsed[key] = raw  # the field keeps its default (None or empty)
+        return cls(**kwargs, unparsed=unparsed)
+
+    return structure_item
+
+
+def _is_model(tp: Any) -> bool:
+    return attrs.has(get_origin(tp) or tp)
+
+
+def _model_hook(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    structure_fields = make_dict_structure_fn(tp, conv)
+    name = getattr(get_origin(tp) or tp, "__name__", str(tp))
+
+    def structure_model(value: Any, _: Any) -> Any:
+        # cattrs' own function would read a str as an object without keys ("in" on a str).
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object for {name}, got {type(value).__name__}")
+        return structure_fields(value, tp)
+
+    return structure_model
 
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=False)
+    conv.register_structure_hook_factory(_is_model, lambda tp: _model_hook(tp, conv))
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _exact(int))
+    conv.register_structure_hook(bool, _exact(bool))
+    conv.register_structure_hook(float, _exact(float, int))
+    conv.register_structure_hook_func(_is_json_object, _structure_json_object)
     conv.register_structure_hook(dt.datetime, _structure_datetime)
     conv.register_unstructure_hook(dt.datetime, _unstructure_datetime)
     conv.register_structure_hook(uuid.UUID, _structure_uuid)
     conv.register_unstructure_hook(uuid.UUID, str)
     conv.register_structure_hook_factory(_is_open_enum, _open_enum_hook)
-    conv.register_structure_hook(CommandArgs, _structure_command_args)
-
-    def structure_deferred(value: Any, _: Any) -> DeferredDevices:
-        if isinstance(value, Mapping):
-            devices = value.get("devices")
-            if type(devices) is list and devices and all_hex_ids(devices):
-                # ``null`` reads as no devices; the ids wait in a tuple of str, which the
-                # garbage collector stops tracking.
-                request = conv.structure({**value, "devices": None}, CommandRequest)
-                return DeferredDevices(request, tuple(devices))
-        return DeferredDevices(conv.structure(value, CommandRequest))
-
-    conv.register_structure_hook(DeferredDevices, structure_deferred)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, lambda tp: _tuple_hook(tp, conv))
-    renames: dict[str, Any] = {name: override(rename=key) for name, key in _DEVICE_RENAMES.items()}
-    conv.register_structure_hook(Device, make_dict_structure_fn(Device, conv, **renames))
+
+    arg_types = typing.get_type_hints(CommandArgs)
+    arg_types.pop("extra")
+
+    def structure_command_args(value: Any, _: Any) -> CommandArgs:
+        if value is None:
+            return CommandArgs()
+        if not isinstance(value, Mapping):
+            msg = f"expected an object for command_args, got {type(value).__name__}"
+            raise TypeError(msg)
+        known: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, item in value.items():
+            tp = arg_types.get(key)
+            try:
+                if tp is not None:
+                    known[key] = conv.structure(item, tp)
+                    continue
+            except _ODD_VALUE:
+                pass
+            extra[key] = item  # no field, or not of its type: kept and sent back as it came
+        return CommandArgs(**known, extra=extra)
+
+    conv.register_structure_hook(CommandArgs, structure_command_args)
+    for cls in _CARRIED:
+        conv.register_structure_hook(cls, _item_hook(cls, conv))
+
     # StrEnum members are str subclasses, so the str hook would win without this: send plain str.
     conv.register_unstructure_hook(enum.StrEnum, lambda member: member.value)
 
     def unstructure_command_args(args: CommandArgs) -> dict[str, Any]:
         out = {
             name: conv.unstructure(getattr(args, name))
-            for name in sorted(_COMMAND_ARG_FIELDS)
+            for name in sorted(arg_types)
             if getattr(args, name) is not None
         }
         out.update(args.extra)
         return out
 
     conv.register_unstructure_hook(CommandArgs, unstructure_command_args)
-    conv.register_unstructure_hook(
-        Device,
-        make_dict_unstructure_fn(Device, conv, _cattrs_omit_if_default=True, **renames),
-    )
+
+    def item_unstructure(cls: type) -> Callable[[Any], dict[str, Any]]:
+        renames = {name: override(rename=key) for name, key in _RENAMES.get(cls, {}).items()}
+        fields: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+            cls,
+            conv,
+            _cattrs_omit_if_default=True,
+            **renames,  # type: ignore[arg-type]
+            unparsed=override(omit=True),
+        )
+
+        def unstructure_item(item: Any) -> dict[str, Any]:
+            out = fields(item)
+            out.update(item.unparsed)  # what did not fit goes back as it came
+            return out
+
+        return unstructure_item
+
+    for cls in _CARRIED:
+        conv.register_unstructure_hook(cls, item_unstructure(cls))
     # Every other model: leave out fields still at their default (None, empty), as the SDK does.
     conv.register_unstructure_hook_factory(
         attrs.has,
@@ -222,10 +382,321 @@ converter = _make_converter()
 
 
 def structure(data: Any, cls: type[T]) -> T:
-    """Build a model (or ``Page[Model]``) from decoded JSON."""
+    """Build a model (or ``Page[Model]``) from decoded JSON: the reference reader."""
     return converter.structure(data, cls)
 
 
 def unstructure(value: Any) -> Any:
     """Turn a model into JSON-ready data, leaving out unset fields."""
     return converter.unstructure(value)
+
+
+# --- decode: response bytes straight into the models, in C ------------------------------------
+#
+# msgspec decodes JSON into attrs classes itself (UUIDs and datetimes included) and calls their
+# ``__attrs_post_init__``, but it cannot express two of the rules: an open enum (``CommandState |
+# str`` is a union it refuses) and ``null`` for a list. So it decodes into a *shadow* of each
+# model: a subclass adding no slots, whose annotations say ``str`` and ``tuple[...] | None``
+# there, and whose ``__attrs_post_init__`` maps the string to its member, reads ``null`` as
+# empty, and then assigns the instance's ``__class__`` to the model itself. Same slots, so
+# CPython allows the assignment; what comes out is an ordinary instance of the model, equal to
+# the one `structure` builds. Device, whose keys msgspec cannot rename on an attrs class, is
+# decoded into a msgspec Struct with the renames and built from it.
+#
+# Every shape the shadows cannot express, msgspec refuses, and `decode` hands the body to
+# `structure`. Three shadow sets are tried in turn (`_TIERS`): enums as msgspec reads them (only
+# the values this release knows), then open enums, then ids read as text (resource URLs).
+
+_set_class = object.__dict__["__class__"].__set__
+
+
+@attrs.frozen
+class _Fix:
+    """One post-decode step for one field."""
+
+    field: str
+    kind: str  # "member", "empty_if_null" or "call"
+    function: Callable[..., Any] | None = None
+
+
+class _Shadows:
+    """The decode-only types for one way of reading enums (only the values this release knows,
+    decoded to members by msgspec, or any text) and ids (as UUIDs, or as text that may be a
+    resource URL)."""
+
+    def __init__(self, *, ids_as_text: bool, known_values: bool = False) -> None:
+        self._ids_as_text = ids_as_text
+        self._known_values = known_values
+        self._readers: dict[Any, Callable[[bytes], Any] | None] = {}
+        self._shadows: dict[Any, type] = {}
+        self._structs: dict[type, tuple[Any, Callable[[Any], Any]]] = {}
+
+    def reader(self, cls: Any) -> Callable[[bytes], Any] | None:
+        """A function decoding a body into `cls`, or None when the shadows do not cover it."""
+        if cls in self._readers:
+            return self._readers[cls]
+        reader: Callable[[bytes], Any] | None
+        try:
+            wire, build = self._wire(cls)
+        except NotImplementedError:
+            reader = None
+        else:
+            decode_wire = msgspec.json.Decoder(wire).decode
+            if build is None:
+                reader = decode_wire
+            else:
+
+                def reader(content: bytes) -> Any:
+                    return build(decode_wire(content))
+
+        self._readers[cls] = reader
+        return reader
+
+    def _wire(self, tp: Any) -> tuple[Any, Callable[[Any], Any] | None]:
+        """What msgspec decodes for model `tp`, and the function turning that into a `tp` (None:
+        it is one once decoded, its shadows' post-init having run)."""
+        origin = get_origin(tp)
+        if origin is not None and attrs.has(origin):
+            names = [p.__name__ for p in typing.cast(Any, origin).__parameters__]
+            return self._shadow(origin, dict(zip(names, get_args(tp), strict=True))), None
+        if isinstance(tp, type) and attrs.has(tp):
+            if tp in _RENAMES:
+                return self._struct(tp)
+            return self._shadow(tp, {}), None
+        raise NotImplementedError(tp)
+
+    def _plain(self, tp: Any) -> bool:
+        """Whether msgspec reads `tp` exactly as `structure` does, with nothing to fix."""
+        if tp is uuid.UUID:
+            return not self._ids_as_text
+        return tp in (str, int, bool, float, dt.datetime, Any, type(None)) or _is_json_object(tp)
+
+    def _field(self, tp: Any) -> tuple[Any, str | None, Callable[..., Any] | None]:
+        """The wire type of a field of type `tp`, and how to fix it after decoding: the kind of
+        `_Fix` (None: nothing to fix) and its function."""
+        members = _union_members(tp)
+        # msgspec would read a time without an offset as a naive datetime; refused here, such a
+        # body takes the `structure` path, which reads it as UTC.
+        if tp is dt.datetime:
+            return _AWARE, None, None
+        if set(members) == {dt.datetime, type(None)}:
+            return _AWARE | None, None, None
+        if self._plain(tp) or (members and all(self._plain(m) for m in members)):
+            return tp, None, None
+        if _is_open_enum(tp):
+            enum_type = _enum_member_type(tp)
+            assert enum_type is not None
+            if self._known_values:
+                return (enum_type | None) if type(None) in members else enum_type, None, None
+            lookup = {m.value: m for m in enum_type}.get
+            return (str | None) if type(None) in members else str, "member", lookup
+        if tp is CommandArgs:
+            return dict[str, Any] | None, "call", _finish_command_args
+        if tp is uuid.UUID:
+            return str, "call", _uuid_from_text_or_link
+        if _is_homogeneous_tuple(tp):
+            item = get_args(tp)[0]
+            if item is uuid.UUID and self._ids_as_text:
+                return tuple[str, ...] | None, "call", _uuid_tuple
+            if self._plain(item):
+                return tp | None, "empty_if_null", None
+            wire, build = self._wire(item)
+            if build is None:
+                return tuple[wire, ...] | None, "empty_if_null", None  # type: ignore[valid-type]
+            return tuple[wire, ...] | None, "call", _tuple_builder(build)  # type: ignore[valid-type]
+        if len(members) == 2 and type(None) in members:
+            inner = next(m for m in members if m is not type(None))
+            if _is_homogeneous_tuple(inner) and self._plain(get_args(inner)[0]):
+                return tp, None, None  # null stays None here
+            if attrs.has(inner):
+                wire, build = self._wire(inner)
+                if build is None:
+                    return wire | None, None, None
+        if attrs.has(tp):
+            wire, build = self._wire(tp)
+            if build is None:
+                return wire, None, None
+        raise NotImplementedError(tp)  # not in the models today: `structure` reads it
+
+    def _shadow(self, cls: type, params: dict[str, Any]) -> type:
+        key = (cls, tuple(params.items()))
+        if key in self._shadows:
+            return self._shadows[key]
+        hints = typing.get_type_hints(cls)
+        annotations: dict[str, Any] = {}
+        fixes: list[_Fix] = []
+        for a in attrs.fields(cls):
+            if a.name == _UNPARSED:
+                # Only `structure` fills it: a key of that name in the JSON (a type nothing
+                # decodes into) sends the body there, which ignores the key.
+                annotations[a.name] = msgspec.UnsetType
+                continue
+            tp = _substitute(hints[a.name], params)
+            wire, kind, function = self._field(tp)
+            if wire != hints[a.name]:
+                annotations[a.name] = wire
+            if kind is not None:
+                fixes.append(_Fix(a.name, kind, function))
+        namespace: dict[str, Any] = {
+            "__slots__": (),
+            "__annotations__": annotations,
+            "__module__": cls.__module__,
+            "__qualname__": f"_Shadow{cls.__qualname__}",
+            "__attrs_post_init__": _post_init(cls, fixes),
+        }
+        shadow = type(f"_Shadow{cls.__name__}", (cls,), namespace)
+        self._shadows[key] = shadow
+        return shadow
+
+    def _struct(self, cls: type) -> tuple[Any, Callable[[Any], Any]]:
+        """A msgspec Struct with `cls`'s JSON keys, and a function building a `cls` from it."""
+        if cls in self._structs:
+            return self._structs[cls]
+        hints = typing.get_type_hints(cls)
+        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+        empty_if_null: list[str] = []
+        for a in attrs.fields(cls):
+            if a.name == _UNPARSED:
+                continue
+            wire, kind, _ = self._field(hints[a.name])
+            if kind == "empty_if_null":
+                empty_if_null.append(a.name)
+            elif kind is not None:
+                raise NotImplementedError(hints[a.name])  # none in Device; add when needed
+            if a.default is attrs.NOTHING:
+                fields.append((a.name, wire))
+            else:
+                fields.append((a.name, wire, None if kind else a.default))
+        struct = msgspec.defstruct(
+            f"_Wire{cls.__name__}", fields, rename=_RENAMES[cls], kw_only=True, gc=False
+        )
+        build = _builder(cls, empty_if_null)
+        self._structs[cls] = (struct, build)
+        return struct, build
+
+
+_AWARE = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+
+
+def _builder(cls: type, empty_if_null: list[str]) -> Callable[[Any], Any]:
+    """A function making a `cls` from a decoded Struct of the same field names: generated, as
+    `_post_init` is, to set each slot directly (``cls(**fields)`` costs three times as much)."""
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    lines = ["def build(wire):", "    made = new(cls)"]
+    for i, a in enumerate(attrs.fields(cls)):
+        namespace[f"set_{i}"] = vars(cls)[a.name].__set__
+        if a.name == _UNPARSED:
+            lines.append(f"    set_{i}(made, {{}})")
+        elif a.name in empty_if_null:
+            lines.append(f"    value = wire.{a.name}")
+            lines.append(f"    set_{i}(made, () if value is None else value)")
+        else:
+            lines.append(f"    set_{i}(made, wire.{a.name})")
+    lines.append("    return made")
+    exec("\n".join(lines), namespace)  # the source is built above from field names only
+    build: Callable[[Any], Any] = namespace["build"]
+    return build
+
+
+def _substitute(tp: Any, params: dict[str, Any]) -> Any:
+    """`tp` with the type variables of a generic model (``Page[T]``) replaced."""
+    if isinstance(tp, TypeVar):
+        return params.get(tp.__name__, Any)
+    if params and _is_homogeneous_tuple(tp):
+        return tuple[_substitute(get_args(tp)[0], params), ...]  # type: ignore[misc]
+    return tp
+
+
+def _post_init(cls: type, fixes: list[_Fix]) -> Callable[[Any], None]:
+    """``__attrs_post_init__`` for a shadow of `cls`: generated, as cattrs generates its hooks,
+    because it runs once per decoded item and a loop over `fixes` would cost as much again."""
+    namespace: dict[str, Any] = {"set_class": _set_class, "cls": cls}
+    lines = ["def __attrs_post_init__(self):", "    set_class(self, cls)"]
+    for i, fix in enumerate(fixes):
+        namespace[f"set_{i}"] = vars(cls)[fix.field].__set__
+        namespace[f"fix_{i}"] = fix.function
+        value = f"self.{fix.field}"
+        if fix.kind == "member":
+            lines.append(f"    value = {value}")
+            lines.append(f"    set_{i}(self, fix_{i}(value, value))")
+        elif fix.kind == "empty_if_null":
+            lines.append(f"    if {value} is None:")
+            lines.append(f"        set_{i}(self, ())")
+        else:
+            lines.append(f"    set_{i}(self, fix_{i}({value}))")
+    exec("\n".join(lines), namespace)  # the source is built above from field names only
+    function: Callable[[Any], None] = namespace["__attrs_post_init__"]
+    return function
+
+
+def _finish_command_args(value: Any) -> CommandArgs:
+    if type(value) is CommandArgs:
+        return value  # the default, when the key is missing
+    return converter.structure(value, CommandArgs)
+
+
+def _uuid_from_text_or_link(value: str) -> uuid.UUID:
+    return _structure_uuid(value, None)
+
+
+def _uuid_tuple(value: Any) -> tuple[uuid.UUID, ...]:
+    return converter.structure(value, tuple[uuid.UUID, ...])
+
+
+def _tuple_builder(build: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
+    def build_all(value: Any) -> tuple[Any, ...]:
+        return () if value is None else tuple(map(build, value))
+
+    return build_all
+
+
+# Tried in turn: enums read by msgspec itself (no Python per value), then open enums (a value
+# added to the API after this release is kept as its text), then ids that may be resource URLs.
+_TIERS = (
+    _Shadows(ids_as_text=False, known_values=True),
+    _Shadows(ids_as_text=False),
+    _Shadows(ids_as_text=True),
+)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a body becomes objects.
+
+    A page of 500 statuses makes 2,000 objects the collector tracks (each status and its three
+    UUIDs) and keeps every one; a listing of 100,000 makes the collector walk all it has made so
+    far several times over (full collections included), which costs more than decoding. Nothing
+    decoded is garbage, so those passes find nothing. Reference counting is unaffected, and
+    the collector resumes (if it was running) on the way out.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def decode(content: bytes, cls: type[T]) -> T:
+    """Build a model (or ``Page[Model]``) from a JSON body.
+
+    Raises:
+        NotJSONError: The body is not JSON.
+        TypeError, ValueError, KeyError: JSON of a shape the rules refuse.
+    """
+    with _collector_paused():
+        for tier in _TIERS:
+            reader = tier.reader(cls)
+            if reader is None:
+                break
+            try:
+                return reader(content)  # type: ignore[no-any-return]
+            except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+                continue  # not a shape the C path takes: the next tier, then the reference
+        try:
+            data = json.loads(content)
+        except (ValueError, RecursionError) as exc:
+            raise NotJSONError(str(exc)) from None
+        return converter.structure(data, cls)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -40,7 +41,8 @@ class AsyncPager(Generic[T]):
     is re-based onto the client's base URL so credentials never leave for another host.
 
     The iterators are async generators: to stop early and release them at once rather than at
-    garbage collection (trio insists), use ``contextlib.aclosing``::
+    garbage collection (trio insists; so does ``pages(prefetch=...)`` on asyncio, whose requests
+    are in flight in a task group it holds), use ``contextlib.aclosing``::
 
         async with aclosing(aiter(pager)) as items:
             async for item in items:
@@ -99,31 +101,35 @@ class AsyncPager(Generic[T]):
         """Yield every page in order, following ``next`` until it is null.
 
         Args:
-            prefetch: Read this many pages ahead: the next ``prefetch + 1`` pages are fetched
-                concurrently (their URLs computed from the listing's ``count`` and the
-                limit/offset of its ``next`` link), yielded in order, then the next batch. Faster
-                for long listings; at most ``prefetch + 1`` pages are held at once. Only for
-                offset-paged listings that are not changing while they are read (rows inserted
-                meanwhile shift offsets). 0 (the default) reads one page at a time.
+            prefetch: Read this many pages ahead: while you hold one page, the next `prefetch`
+                are already requested (their URLs computed from the listing's ``count`` and the
+                limit/offset of its ``next`` link), and each page you take is replaced at once
+                by a request for the one after, so up to ``prefetch + 1`` requests are in flight
+                and at most ``prefetch + 1`` pages are held. Pages are yielded in order; a page
+                that failed raises its error when its turn comes. Only for offset-paged
+                listings that are not changing while they are read (rows inserted meanwhile
+                shift offsets). 0 (the default) reads one page at a time.
         """
         _check_count("prefetch", prefetch)
         walk = _Walk(self._first_url, self._transport.scrub)
         page = await self.first_page()
         walk.visit(self._first_url)
+        go_on = walk.advance(page)
         yield page
-        while (link := page.next) is not None and walk.advance(page):
-            batch = self._prefetch_links(link, page.count, prefetch) if prefetch else []
-            if batch:
-                pages = await self._get_many(batch, walk)
-                for fetched in pages:
-                    yield fetched
-                    if fetched is not pages[-1] and not walk.advance(fetched):
-                        return
-                page = pages[-1]
-                continue
+        while go_on and (link := page.next) is not None:
+            ahead = self._prefetch_links(link, page.count) if prefetch else None
+            if ahead is not None:
+                async with aclosing(self._prefetched(ahead, walk, prefetch)) as fetched:
+                    async for page in fetched:  # `page` goes on from the last one
+                        go_on = walk.advance(page)
+                        yield page
+                        if not go_on:
+                            break
+                continue  # past `count` (if the listing grew), ``next`` is followed as usual
             url = self._transport.rebase_link(link)
             walk.visit(url)
             page = await self._get(url)
+            go_on = walk.advance(page)
             yield page
 
     async def walk_back(self, page: Page[T]) -> AsyncGenerator[Page[T], None]:
@@ -155,49 +161,119 @@ class AsyncPager(Generic[T]):
     async def _get(self, url: httpx.URL) -> Page[T]:
         return await self._transport.request("GET", url, cast_to=self._page_type)
 
-    def _prefetch_links(self, link: str, count: int, prefetch: int) -> list[httpx.URL]:
-        """The next pages' URLs from the ``next`` link's limit/offset and the listing's count."""
+    def _prefetch_links(self, link: str, count: int) -> Iterator[httpx.URL] | None:
+        """The URLs of the pages from the ``next`` link to the listing's ``count``, computed
+        from the link's limit/offset; None when the link has no limit to compute with."""
         url = self._transport.rebase_link(link)
         try:
             limit = int(url.params["limit"])
             offset = int(url.params.get("offset", "0"))
         except (KeyError, ValueError):
-            return []  # not a limit/offset link: follow it one page at a time
-        if limit <= 0:
-            return []
-        links = []
-        for i in range(prefetch + 1):
-            start = offset + i * limit
-            if start >= count:
-                break
-            links.append(url.copy_set_param("offset", str(start)))
-        return links
+            return None  # not a limit/offset link: follow it one page at a time
+        if limit <= 0 or offset >= count:
+            return None
+        return (url.copy_set_param("offset", str(start)) for start in range(offset, count, limit))
 
-    async def _get_many(self, urls: list[httpx.URL], walk: _Walk) -> list[Page[T]]:
-        for url in urls:
-            walk.visit(url)
-        results: list[Page[T] | None] = [None] * len(urls)
-        failures: list[Exception] = []
+    async def _prefetched(
+        self, urls: Iterator[httpx.URL], walk: _Walk, ahead: int
+    ) -> AsyncGenerator[Page[T], None]:
+        """The pages at `urls`, in order, with up to ``ahead + 1`` requests in flight: a sliding
+        window, refilled as each page is taken, never waiting for a whole batch. Ends after the
+        last URL or a page whose ``next`` is null.
 
-        async with anyio.create_task_group() as tg:
+        A failed request does not cancel the others: its error is raised in its turn, after
+        the pages before it, and from outside the task group (as itself, not in an exception
+        group).
 
-            async def fetch(index: int, url: httpx.URL) -> None:
+        The task group stays open while a page is out with the caller, so this generator must be
+        closed in the caller's task (``aclosing``, as every iterator here does with it) if it is
+        left early. Left open, it is closed later from another task by the garbage collector;
+        its group then cannot be left without breaking the caller's task, so its requests are
+        cancelled one by one and the collector is told why (a RuntimeError, logged).
+        """
+        pending: deque[_Pending[T]] = deque()
+        failure: Exception | None = None
+        abandoned = False
+
+        def next_url() -> httpx.URL | None:
+            url = next(urls, None)
+            if url is not None:
+                walk.visit(url)
+            return url
+
+        async def fetch(slot: _Pending[T], url: httpx.URL) -> None:
+            with slot.scope:
                 try:
-                    results[index] = await self._get(url)
-                except Exception as exc:  # re-raised below as itself, not as an ExceptionGroup
-                    failures.append(exc)
-                    tg.cancel_scope.cancel()
+                    slot.page = await self._get(url)
+                except Exception as exc:  # raised in its turn by the consumer, as itself
+                    slot.error = exc
+            slot.done.set()
 
-            for index, url in enumerate(urls):
-                tg.start_soon(fetch, index, url)
-        if failures:
-            raise failures[0]
-        pages = [p for p in results if p is not None]
-        # The server's own last page decides where the listing ends, not our arithmetic.
-        for i, fetched in enumerate(pages):
-            if fetched.next is None:
-                return pages[: i + 1]
-        return pages
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        owner = anyio.get_current_task().id
+        try:
+            while True:
+                # The page the caller just took is gone: one more request goes out.
+                try:
+                    while len(pending) <= ahead and (url := next_url()) is not None:
+                        slot: _Pending[T] = _Pending()
+                        pending.append(slot)
+                        tg.start_soon(fetch, slot, url)
+                except PaginationError as exc:  # a cycle: the pages before it come first
+                    slot = _Pending()
+                    slot.error = exc
+                    slot.done.set()
+                    pending.append(slot)
+                    urls = iter(())
+                if not pending:
+                    break
+                slot = pending.popleft()
+                await slot.done.wait()
+                if slot.page is None:
+                    failure = slot.error
+                    break
+                try:
+                    yield slot.page
+                except GeneratorExit:
+                    if anyio.get_current_task().id == owner:
+                        break  # closed early with aclosing: leave the group normally
+                    abandoned = True
+                    for waiting in pending:
+                        waiting.scope.cancel()
+                    raise RuntimeError(_NOT_CLOSED) from None
+                if slot.page.next is None:
+                    break  # the server's own last page ends the listing, not count
+        except BaseException as exc:
+            if abandoned:
+                raise
+            tg.cancel_scope.cancel()
+            if not await tg.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+            return
+        tg.cancel_scope.cancel()
+        await tg.__aexit__(None, None, None)
+        if failure is not None:
+            raise failure
+
+
+_NOT_CLOSED = (
+    "AsyncPager.pages(prefetch=...) was left early without being closed; its requests were"
+    " cancelled, but the task that iterated it may now fail to leave its cancel scopes. Wrap it"
+    " in contextlib.aclosing() to stop early."
+)
+
+
+class _Pending(Generic[T]):
+    """One prefetched page: its request's outcome, once ``done`` is set."""
+
+    __slots__ = ("done", "error", "page", "scope")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.scope = anyio.CancelScope()
+        self.page: Page[T] | None = None
+        self.error: Exception | None = None
 
 
 def _check_count(field: str, value: object) -> None:

@@ -22,7 +22,7 @@ import anyio
 import attrs
 import httpx
 
-from ._converter import structure
+from ._converter import NotJSONError, decode
 from ._errors import (
     AmbiguousCreateError,
     ClientClosedError,
@@ -480,16 +480,13 @@ class Transport:
         # any key a server echoed into it) alive and printable.
         why: str | None = None
         try:
-            data = jsonlib.loads(answer.body)
+            return decode(answer.body, cast_to)
+        except NotJSONError as exc:
+            text = str(exc)
+            why = "JSON nested too deeply" if "recursion" in text else f"not JSON ({text})"
         except RecursionError:
             why = "JSON nested too deeply"
-        except ValueError as exc:
-            why = f"not JSON ({type(exc).__name__} at position {getattr(exc, 'pos', '?')})"
-        if why is not None:
-            raise self._malformed(request, answer.status, answer.body, why)
-        try:
-            return structure(data, cast_to)
-        except Exception as exc:  # cattrs raises many types for a wrong shape
+        except Exception as exc:  # the readers raise many types for a wrong shape
             name = getattr(cast_to, "__name__", str(cast_to))
             why = f"body does not fit {name} ({type(exc).__name__}: {self.scrub(str(exc))})"
         raise self._malformed(request, answer.status, answer.body, why)

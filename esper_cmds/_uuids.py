@@ -20,7 +20,6 @@ from typing import Any, Literal, TypeGuard
 __all__ = [
     "CANONICAL",
     "all_canonical",
-    "all_hex_ids",
     "texts_of_uuids",
     "uuid_from_text",
     "uuids_from_texts",
@@ -85,22 +84,6 @@ def all_canonical(values: Sequence[object]) -> TypeGuard[Sequence[str]]:
     """True if every value is a str in canonical form: ``CANONICAL.fullmatch`` on each, in bulk."""
     digits = _joined_digits(values)
     return digits is not None and not digits.translate(_NOT_LOWER_HEX)
-
-
-def all_hex_ids(values: Sequence[Any]) -> bool:
-    """True if every value is 36 characters with its dashes in place and hex digits (either case)
-    between them: `uuids_from_texts` takes them all.
-
-    Stricter than uuid.UUID (whose int() also takes ``+``, ``_`` and non-ASCII digits), so
-    anything odd goes the one-by-one way.
-    """
-    digits = _joined_digits(values)
-    if digits is None:
-        return False
-    try:
-        return len(bytes.fromhex(digits)) * 2 == len(digits)  # fromhex skips whitespace
-    except ValueError:
-        return False
 
 
 def uuids_from_texts(values: Sequence[Any]) -> tuple[uuid.UUID, ...] | None:

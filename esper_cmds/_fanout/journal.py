@@ -16,10 +16,11 @@ What makes it safe:
 - **One writer.** A lock file beside the journal (``<journal>.lock``, never deleted) is locked
   (``flock``, exclusive) for as long as a run has the journal open; a second run, in this process
   or another, gets `JournalError` naming the holder instead of sending every chunk again. The lock
-  is on the lock file rather than the journal so that deleting or replacing the journal under a
-  running fan-out cannot let a second one in; the running one notices before its next record and
-  stops. Locks are only as good as the filesystem's: keep journals on a local disk, not on NFS or
-  SMB.
+  is on the lock file rather than the journal so that deleting the journal under a running
+  fan-out cannot let a second one in; the running one notices before its next record and writes
+  the journal back whole, so a later run still finds every chunk it created (a journal replaced
+  by another file stops the run instead). Locks are only as good as the filesystem's: keep
+  journals on a local disk, not on NFS or SMB.
 - **Whole records.** A record is written until every byte is down (a short write is continued);
   if the disk refuses part of it, the file is cut back to the last whole record and the run stops
   *before* the create the record announced is sent.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import json
+import logging
 import os
 import stat
 import sys
@@ -54,6 +56,8 @@ if sys.platform != "win32":
     import fcntl
 
 __all__ = ["ChunkState", "Journal", "JournalError", "JournalMismatchError"]
+
+logger = logging.getLogger("esper_cmds")
 
 _VERSION = 1
 _FIRST_LINE_LIMIT = 64 * 1024
@@ -243,20 +247,59 @@ class Journal:
         self._size += len(data)
 
     def _check_still_there(self) -> None:
-        """Refuse to go on if the journal was deleted or replaced under this run: another run
-        would start from nothing and send every chunk this one has created."""
+        """Make sure the path still names this journal before a record is written.
+
+        Deleted under a running fan-out (an operator tidying up), the journal is written back
+        whole from what this run holds, so the run goes on and a later run still finds every
+        chunk it created; the lock, on ``<journal>.lock``, kept any other run out meanwhile.
+        Replaced by another file, it is not this run's to overwrite: the run stops.
+        """
         try:
             here = os.stat(self.path)
-            links = os.fstat(self._fd).st_nlink
-        except OSError:
-            here, links = None, 0
-        if here is None or links == 0 or (here.st_dev, here.st_ino) != self._identity:
-            self._broken = "the journal file was deleted or replaced while this run held it"
+        except FileNotFoundError:
+            self._restore()
+            return
+        except OSError as exc:
+            here = None
+            why = str(exc)
+        else:
+            why = "it was replaced by another file"
+        if here is None or (here.st_dev, here.st_ino) != self._identity:
+            self._broken = f"the journal file changed under this run ({why})"
             raise JournalError(
-                f"journal {self.path} was deleted or replaced while this run held it; stopping"
-                " before anything else is sent (the chunks it recorded are not lost to this run,"
-                " but a run on the new file would not know them)"
+                f"journal {self.path} was replaced while this run held it ({why}); stopping"
+                " before anything else is sent"
             )
+
+    def _restore(self) -> None:
+        """Write the journal back at its path, whole, after it was deleted under this run."""
+        try:
+            data = os.pread(self._fd, self._size, 0)
+            if len(data) != self._size:
+                raise OSError(errno.EIO, "the deleted journal could not be read back whole")
+            spare = self.path.with_name(f".{self.path.name}.{os.getpid()}.restore")
+            fd = os.open(spare, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+                os.replace(spare, self.path)
+                _sync_directory(self.path)
+            except BaseException:
+                os.close(fd)
+                raise
+        except OSError as exc:
+            self._broken = f"the journal was deleted and could not be written back ({exc})"
+            raise JournalError(
+                f"journal {self.path} was deleted while this run held it and could not be"
+                f" written back ({exc}); stopping before anything else is sent"
+            ) from exc
+        os.close(self._fd)
+        self._fd = fd
+        info = os.fstat(fd)
+        self._identity = (info.st_dev, info.st_ino)
+        logger.warning("journal %s was deleted during the run; written back whole", self.path)
 
 
 def _open_regular(path: Path) -> int:

@@ -6,14 +6,12 @@ Strictly private; the names are re-exported from ``esper_cmds``.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
 from attrs import field, frozen
 
-from .._converter import DeferredDevices
 from .._errors import EsperError
 from ..models import CommandRequest
 from .plan import Chunk, Plan
@@ -42,21 +40,13 @@ class Created:
     """
 
     chunk: Chunk
-    # The answer's device ids may wait as text (`device_ids`) until `request` is first read: a
-    # 100,000-device fan-out would otherwise make 100,000 UUID objects nobody may look at.
-    _answer: CommandRequest = field(alias="request")
+    request: CommandRequest
     attempts: int = 1
-    _device_ids: tuple[str, ...] | None = field(default=None, alias="device_ids")
-
-    @functools.cached_property
-    def request(self) -> CommandRequest:
-        """The request as the server stored it (its device ids decoded when first read)."""
-        return DeferredDevices(self._answer, self._device_ids).complete()
 
     @property
     def request_id(self) -> uuid.UUID:
         """The created request's id."""
-        return self._answer.id
+        return self.request.id
 
     def __repr__(self) -> str:
         # Compact, as for Chunk: the request's 1000 device ids would bury everything else.

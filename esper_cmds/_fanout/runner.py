@@ -219,7 +219,7 @@ class Runner:
             if self._journal is not None:
                 await self._journal.started(chunk, began)
             try:
-                answer = await self._client.commands.create_deferring_devices(
+                request = await self._client.commands.create_from_payload(
                     self._plan.payload(chunk), encoded=self._plan.encoded_payload(chunk)
                 )
             except RateLimitError as exc:  # refused before anything was stored
@@ -237,8 +237,8 @@ class Runner:
                 continue
             except EsperError as exc:  # the server refused the content: sending again cannot help
                 return Failed(chunk, exc, retryable=False, attempts=attempts)
-            await self._record(chunk, answer.request)
-            return Created(chunk, answer.request, attempts, device_ids=answer.device_ids)
+            await self._record(chunk, request)
+            return Created(chunk, request, attempts)
 
     async def _record(self, chunk: Chunk, request: Any) -> None:
         if self._journal is not None:

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from .._converter import DeferredDevices
 from .._pagination import AsyncPager
 from .._validation import build_create_payload, parse_enum, parse_uuid, parse_uuids
 from ..models import (
@@ -87,15 +86,6 @@ class Commands(Resource):
         `encoded` is `payload` as JSON bytes when the caller has them cheaper than encoding.
         """
         return await self._post(payload, encoded, CommandRequest)
-
-    async def create_deferring_devices(
-        self, payload: Mapping[str, Any], *, encoded: bytes | None = None
-    ) -> DeferredDevices:
-        """`create_from_payload`, leaving the answer's device ids undecoded until asked for.
-
-        Strictly internal: the fan-out's hot loop, where 1000 ids per answer are rarely read.
-        """
-        return await self._post(payload, encoded, DeferredDevices)
 
     async def _post(self, payload: Mapping[str, Any], encoded: bytes | None, cast_to: type[T]) -> T:
         return await self._transport.request(

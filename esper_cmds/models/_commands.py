@@ -114,6 +114,9 @@ class CommandRequest:
     created_on: dt.datetime | None = None
     status: tuple[StateTotal, ...] = ()
     """Per-state totals at the time of the response."""
+    unparsed: Mapping[str, Any] = field(factory=dict, repr=False, hash=False)
+    """The JSON of fields whose value did not fit their type, by JSON key; those fields read as
+    None (or empty) instead of failing the page. Empty for what the API normally sends."""
 
     def totals(self) -> dict[CommandState | str, int]:
         """The per-state totals as a mapping from state to count."""
@@ -131,3 +134,6 @@ class CommandStatus:
     reason: str | None = None
     created_on: dt.datetime | None = None
     updated_on: dt.datetime | None = None
+    unparsed: Mapping[str, Any] = field(factory=dict, repr=False, hash=False)
+    """The JSON of fields whose value did not fit their type, by JSON key; those fields read as
+    None (or empty) instead of failing the page. Empty for what the API normally sends."""

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 __all__ = ["Device", "DeviceGroup"]
 
@@ -75,6 +75,9 @@ class Device:
     emm_device: Mapping[str, Any] | None = None
     is_gms: bool | None = None
     is_active: bool | None = None
+    unparsed: Mapping[str, Any] = field(factory=dict, repr=False, hash=False)
+    """The JSON of fields whose value did not fit their type, by JSON key; those fields read as
+    None (or empty) instead of failing the page. Empty for what the API normally sends."""
 
     @property
     def group_ids(self) -> tuple[uuid.UUID, ...]:
@@ -98,3 +101,6 @@ class DeviceGroup:
     enterprise: str | None = None
     """URL of the group's enterprise."""
     created_on: dt.datetime | None = None
+    unparsed: Mapping[str, Any] = field(factory=dict, repr=False, hash=False)
+    """The JSON of fields whose value did not fit their type, by JSON key; those fields read as
+    None (or empty) instead of failing the page. Empty for what the API normally sends."""

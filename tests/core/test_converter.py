@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import pickle
 import re
 import uuid
@@ -24,7 +23,7 @@ from esper_cmds import (
     TimeType,
     is_terminal,
 )
-from esper_cmds._converter import DeferredDevices, structure, unstructure
+from esper_cmds._converter import structure, unstructure
 from esper_cmds._uuids import uuid_from_text, uuids_from_texts
 
 from ._support import DEVICE_A, REQUEST_ID, request_json, status_json
@@ -319,51 +318,3 @@ def test_bad_id_in_a_device_list_is_refused(bad: list[Any]) -> None:
     """A bad id anywhere in a device list fails the decoding, bulk path or not."""
     with pytest.raises((ValueError, TypeError)):
         structure(request_json(devices=bad), CommandRequest)
-
-
-def test_deferred_devices_wait_as_text_and_complete_to_the_eager_decoding() -> None:
-    """A create answer decoded as DeferredDevices keeps its ids as (untracked) text; complete()
-    gives exactly the request a normal decoding gives."""
-    devices = [str(uuid.UUID(int=i * 7919 + 1)) for i in range(1000)]
-    answer = request_json(devices=devices, command_type="DEVICE", groups=[])
-    deferred = structure(answer, DeferredDevices)
-    assert deferred.device_ids == tuple(devices)
-    assert deferred.request.devices == ()
-    assert deferred.request.id == uuid.UUID(REQUEST_ID)
-    assert deferred.complete() == structure(answer, CommandRequest)
-    assert deferred.complete().devices == tuple(uuid.UUID(d) for d in devices)
-    gc.collect()
-    assert not gc.is_tracked(deferred.device_ids)  # costs later collections nothing
-    assert "1000 device ids" in repr(deferred)
-    assert devices[0] not in repr(deferred)
-
-
-@pytest.mark.parametrize(
-    "devices",
-    [
-        [],
-        [DEVICE_A.upper()],  # hex, canonical shape: deferred, decoded like uuid.UUID would
-        [f"https://acme-api.esper.cloud/api/enterprise/e/device/{DEVICE_A}/"],
-        [DEVICE_A, "5b7c1e0a-0d4e-4a57-9a3c-0c1d2e3f4a_b"],  # int() takes it, fromhex does not
-        [DEVICE_A, "5b7c1e0a0d4e4a579a3c0c1d2e3f4a5b"],
-    ],
-)
-def test_deferred_devices_complete_to_the_eager_decoding_whatever_the_spelling(
-    devices: list[str],
-) -> None:
-    """Ids in any accepted spelling give the same request deferred or not (odd ones: not)."""
-    answer = request_json(devices=devices, command_type="DEVICE", groups=[])
-    deferred = structure(answer, DeferredDevices)
-    assert deferred.complete() == structure(answer, CommandRequest)
-    if deferred.device_ids is None:
-        assert deferred.request == structure(answer, CommandRequest)
-
-
-@pytest.mark.parametrize("bad", [[DEVICE_A, "not-a-uuid" + "-" * 26], [DEVICE_A, 7], "text"])
-def test_deferred_devices_refuse_what_eager_decoding_refuses(bad: Any) -> None:
-    """A bad device list fails at once, as it would without deferral."""
-    answer = request_json(devices=bad, command_type="DEVICE", groups=[])
-    with pytest.raises((ValueError, TypeError)):
-        structure(answer, CommandRequest)
-    with pytest.raises((ValueError, TypeError)):
-        structure(answer, DeferredDevices)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from contextlib import aclosing
 from typing import Any
 
+import anyio.lowlevel
 import pytest
 
 from esper_cmds import APIStatusError, AsyncPager, DeviceGroup, PaginationError, ValidationError
@@ -317,3 +320,91 @@ async def test_prefetch_refuses_a_negative_value() -> None:
 
 async def _collect(pager: AsyncPager[DeviceGroup], *, prefetch: int) -> list[DeviceGroup]:
     return [g async for p in pager.pages(prefetch=prefetch) for g in p.results]
+
+
+@pytest.mark.parametrize("prefetch", [1, 3, 6])
+async def test_prefetch_is_a_sliding_window_not_batches(prefetch: int) -> None:
+    """Each page taken is replaced by a request at once: when page i reaches the caller, the
+    `prefetch` pages after it are requested (no waiting for a batch to be used up), and never
+    more than prefetch + 1 pages are held."""
+    server = PagedServer(300)
+    sent: list[int] = []
+    async with client_for(server) as client:
+        async for _page in client.groups.list(page_size=10).pages(prefetch=prefetch):
+            for _ in range(20):  # let the requests just started reach the server
+                await anyio.lowlevel.checkpoint()
+            sent.append(len(server.requests))
+    # The first page alone (it gives count and the limit), then each page with `prefetch` after.
+    assert sent == [1] + [min(i + 1 + prefetch, 30) for i in range(1, 30)]
+    assert server.max_in_flight == prefetch + 1
+
+
+async def test_prefetch_delivers_the_pages_before_a_failed_one_then_its_error() -> None:
+    """A failed page does not cancel the rest: the pages before it arrive, in order, and then
+    its own error, in its turn."""
+    server = PagedServer(100)
+    server.fail_offsets = {40}
+    got: list[str] = []
+
+    async def read(pager: AsyncPager[DeviceGroup]) -> None:
+        async with aclosing(pager.pages(prefetch=3)) as pages:
+            async for page in pages:
+                got.extend(g.name for g in page.results)
+
+    async with client_for(server) as client:
+        with pytest.raises(APIStatusError) as caught:
+            await read(client.groups.list(page_size=10))
+    assert caught.value.status_code == 404
+    assert got == expected(server, 0, 40)
+
+
+async def test_leaving_a_prefetching_listing_early_cancels_its_requests() -> None:
+    """Closing the page iterator mid-way cancels the requests still in flight and releases
+    their slots: the client goes on working with the same pool."""
+    server = PagedServer(500)
+    async with client_for(server) as client:
+        async with aclosing(client.groups.list(page_size=10).pages(prefetch=8)) as pages:
+            async for page in pages:
+                if page.results[0].name == "group-0030":
+                    break
+        sent = len(server.requests)
+        assert sent <= 4 + 9
+        assert server.in_flight == 0
+        again = await client.groups.list(page_size=10).to_list(max_items=25)
+    assert names(again) == expected(server, 0, 25)
+
+
+async def test_prefetched_pages_match_sequential_pages_exactly() -> None:
+    """The same Page objects (count, links, items) with and without prefetch."""
+    server = PagedServer(57)
+    async with client_for(server) as client:
+        plain = [p async for p in client.groups.list(page_size=10).pages()]
+        ahead = [p async for p in client.groups.list(page_size=10).pages(prefetch=4)]
+    assert ahead == plain
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_prefetching_listing_left_without_aclosing_stops_and_says_so() -> None:
+    """Left early without ``aclosing`` (asyncio allows it), the listing is closed later by the
+    garbage collector from another task: its requests are cancelled, the caller's task goes on
+    uncancelled, and the error asyncio reports names the fix."""
+    reported: list[BaseException] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: reported.append(context["exception"]))
+    server = PagedServer(500)
+    async with client_for(server) as client:
+        async for page in client.groups.list(page_size=10).pages(prefetch=8):
+            if page.results[0].name == "group-0030":
+                break
+        gc.collect()
+        await anyio.sleep(0.05)
+        assert server.in_flight == 0
+        sent = len(server.requests)
+        await anyio.sleep(0.05)
+        assert len(server.requests) == sent  # nothing more was requested
+        again = await client.groups.list(page_size=10).to_list(max_items=25)
+    assert names(again) == expected(server, 0, 25)
+    gc.collect()
+    await anyio.lowlevel.checkpoint()
+    assert any("aclosing" in str(exc) for exc in reported)
+    loop.set_exception_handler(None)
