@@ -250,3 +250,31 @@ def test_retry_rules_must_be_a_mapping() -> None:
         RetryPolicy(create_rules=5)  # type: ignore[arg-type]
     assert caught.value.field == "rules"
     assert caught.value.value == 5
+
+
+def test_a_time_without_an_offset_is_read_as_utc_by_both_readers() -> None:
+    """Naive and aware datetimes cannot be compared (reconciliation and watch compare them):
+    a server time without an offset is UTC, whether msgspec or cattrs reads the page."""
+    import datetime as dt
+    import json
+
+    from esper_cmds._converter import decode, structure
+    from esper_cmds.models import CommandStatus, Page
+
+    row = {
+        "id": DEVICE,
+        "request": DEVICE,
+        "device": DEVICE,
+        "state": "Command Success",
+        "created_on": "2026-01-01T10:00:00",
+        "updated_on": "2026-01-01T10:00:00.1234567",
+    }
+    body = {"count": 1, "next": None, "previous": None, "results": [row]}
+    for page in (
+        decode(json.dumps(body).encode(), Page[CommandStatus]),
+        structure(body, Page[CommandStatus]),
+    ):
+        status = page.results[0]
+        assert status.created_on == dt.datetime(2026, 1, 1, 10, tzinfo=dt.UTC)
+        assert status.updated_on is not None
+        assert status.updated_on.utcoffset() == dt.timedelta(0)
