@@ -23,6 +23,13 @@ ONE = ("--concurrency", "1")
 WATCH = ("--watch", "--queued-is-done", "--timeout", "60", "--interval", "0.2")
 
 
+def _default_sigint() -> None:
+    """Give the child Ctrl-C's default action: a test runner started in the background (a
+    non-interactive shell's ``&``) ignores SIGINT, and children inherit that, so Python would
+    not turn it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env(served: Served, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESPER_")}
     env.update(served.env)
@@ -64,6 +71,7 @@ def test_sigint_mid_send_then_resume_sends_each_device_once(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     ) as process:
         deadline = time.monotonic() + 60
         while _created_records(journal) < 1 and time.monotonic() < deadline:
@@ -100,6 +108,7 @@ def test_sigint_while_watching_says_how_to_watch_again(slow_served: Served, tmp_
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     ) as process:
         assert process.stderr is not None
         seen = [process.stderr.readline() for _ in range(2)]  # the journal, then the watch
