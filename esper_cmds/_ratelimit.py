@@ -263,11 +263,7 @@ class ClientGate:
         if self._backend is None or self._opened is not None:
             return
         stack = AsyncExitStack()
-        try:
-            self._shared = await stack.enter_async_context(self._backend.open(self._bucket))
-        except BaseException:
-            await stack.aclose()
-            raise
+        self._shared = await stack.enter_async_context(self._backend.open(self._bucket))
         self._opened = stack
 
     async def close(self) -> None:

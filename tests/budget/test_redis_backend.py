@@ -43,13 +43,13 @@ def _key() -> str:
 class _Server:
     """A mock Esper answering 200 (or 429 first, if asked), recording when each call arrived."""
 
-    def __init__(self, *, throttle_first: bool = False) -> None:
+    def __init__(self, *, throttle_first: bool = False, throttle_at: int = 0) -> None:
         self.sent_at: list[float] = []
-        self._throttle_first = throttle_first
+        self._throttle_at = 1 if throttle_first else throttle_at
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.sent_at.append(time.monotonic())
-        if self._throttle_first and len(self.sent_at) == 1:
+        if len(self.sent_at) == self._throttle_at:
             return httpx.Response(429, json=error_json(429), headers={"Retry-After": "1"})
         return httpx.Response(200, json=page_json())
 
@@ -148,8 +148,9 @@ async def test_redis_going_away_is_a_typed_error_and_nothing_is_sent(
 
 
 async def test_redis_going_away_can_fall_back_to_local_pacing(lone_redis: RedisServer) -> None:
-    """``when_unavailable="local"``: calls go on, paced by the client's own bucket."""
-    server = _Server()
+    """``when_unavailable="local"``: calls go on, paced by the client's own bucket; a 429 heard
+    meanwhile still pauses this client (sharing it is skipped, with a warning)."""
+    server = _Server(throttle_at=3)
     backend = RedisBackend(lone_redis.url, timeout=1.0, when_unavailable="local")
     limit = RateLimit(11, 1.0, burst=1, backend=backend)  # 10 calls/s
     async with _client(server, _key(), limit) as client:
@@ -157,7 +158,48 @@ async def test_redis_going_away_can_fall_back_to_local_pacing(lone_redis: RedisS
         lone_redis.stop()
         for _ in range(3):
             await client.commands.statuses(REQUEST_ID).first_page()
-    assert len(server.sent_at) == 4
+    assert len(server.sent_at) == 5  # the third call was throttled once, then retried
+    assert server.sent_at[3] - server.sent_at[2] >= 0.9  # after the pause
+
+
+async def test_a_redis_that_stops_answering_is_an_error_not_a_hang(
+    lone_redis: RedisServer,
+) -> None:
+    """A Redis that keeps the connection but answers nothing (SIGSTOP): the call fails with
+    `SharedBudgetError` after the backend's timeout, nothing sent."""
+    server = _Server()
+    limit = RateLimit(1000, 1.0, backend=RedisBackend(lone_redis.url, timeout=0.5))
+    async with _client(server, _key(), limit) as client:
+        await client.commands.statuses(REQUEST_ID).first_page()
+        lone_redis.freeze()
+        started = time.monotonic()
+        try:
+            with pytest.raises(SharedBudgetError, match=r"did not answer within 0\.5 s"):
+                await client.commands.statuses(REQUEST_ID).first_page()
+        finally:
+            lone_redis.thaw()
+        assert time.monotonic() - started < 3.0
+    assert len(server.sent_at) == 1
+
+
+async def test_a_shared_pause_longer_than_the_policy_waits_is_a_rate_limit_error(
+    redis: RedisServer,
+) -> None:
+    """Another process's pause that outlasts what this call's policy waits: `RateLimitError`
+    at once, not sent (as for a pause of the client's own)."""
+    throttled, quiet, key = _Server(throttle_first=True), _Server(), _key()
+    limit = RateLimit(1000, 1.0, backend=RedisBackend(redis.url))
+    impatient = RetryPolicy(max_retry_after=0.2)
+    async with _client(throttled, key, limit) as first, _client(quiet, key, limit) as second:
+        with pytest.raises(RateLimitError):
+            await (
+                first.with_options(retry=RetryPolicy.never())
+                .commands.statuses(REQUEST_ID)
+                .first_page()
+            )
+        with pytest.raises(RateLimitError, match="paused"):
+            await second.with_options(retry=impatient).commands.statuses(REQUEST_ID).first_page()
+    assert quiet.sent_at == []
 
 
 async def test_redis_unreachable_from_the_start(lone_redis: RedisServer) -> None:
