@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Protocol
 
@@ -202,6 +203,32 @@ _UNKNOWN_MIN_RATE = 0.05
 """With no configured limit: the slowest pace a run of 429s can bring the client to (calls/s)."""
 
 
+def _header(headers: Mapping[str, str], name: str) -> float | None:
+    for key in (name, f"X-{name}"):
+        value = headers.get(key)
+        if value is None:
+            continue
+        try:
+            number = float(value.split(",")[0].split(";")[0].strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) and number >= 0 else None
+    return None
+
+
+def _quota(headers: Mapping[str, str], utcnow: dt.datetime) -> tuple[float, float] | None:
+    """(calls remaining, seconds until the window resets) from the server's headers, or None."""
+    remaining = _header(headers, "RateLimit-Remaining")
+    reset = _header(headers, "RateLimit-Reset")
+    if remaining is None or reset is None:
+        return None
+    if reset > 1_000_000_000:  # a Unix time (GitHub's form), not a number of seconds
+        reset -= utcnow.timestamp()
+    if reset <= 0:
+        return None
+    return remaining, reset
+
+
 class ClientGate:
     """Strictly private: the pause, the token bucket and the concurrency limit of one client.
 
@@ -219,8 +246,9 @@ class ClientGate:
       for every process on the key), at this client's current (adaptive) rate; a 429 here pauses
       every process through the backend too.
 
-    In every mode the bucket is emptied by a 429, so the callers the pause held back are released
-    one token at a time, not all at once when it ends.
+    In every mode, quota headers (``RateLimit-Remaining`` / ``-Reset``) set the pace when the
+    server sends them (`observe`), and the bucket is emptied by a 429, so the callers the pause
+    held back are released one token at a time, not all at once when it ends.
     """
 
     def __init__(
@@ -305,6 +333,36 @@ class ClientGate:
                     self._note_sent(now)
                     return
                 await self._sleep(wait)
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Pace by the server's own quota headers, if it sends them (any response).
+
+        ``RateLimit-Remaining`` / ``RateLimit-Reset`` (the IETF draft: seconds until the window
+        resets) or ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` (seconds, or a Unix time as
+        GitHub sends it): the rest of the window's calls are spread over what is left of it
+        (never above a configured rate), and an exhausted quota pauses the client until the
+        reset. Headers that do not parse are ignored.
+        """
+        quota = _quota(headers, self._clock.utcnow())
+        limit = self._limit
+        if quota is None or (limit is not None and not limit.adaptive):
+            return
+        remaining, reset = quota
+        now = self._clock.monotonic()
+        if remaining < 1:
+            wait = min(reset, MAX_PAUSE)
+            if now + wait > self._paused_until:
+                self._paused_until = now + wait
+                self._tokens = 0.0
+                self._refilled_at = self._paused_until
+                logger.warning("quota spent: pausing every request of this client for %.2f s", wait)
+                self._emit(PauseEvent(seconds=wait, status_code=status, retry_after=reset))
+            return
+        ceiling = limit.rate if limit is not None else float("inf")
+        target = min(ceiling, remaining / reset)
+        # Small moves are noise (the quota ticks down call by call): only a 10 % change counts.
+        if self.rate == float("inf") or abs(target - self.rate) > 0.1 * self.rate:
+            self._set_rate(target)
 
     def clear_pause(self) -> None:
         """End the client-wide pause now (the token bucket and its pace are left as they are)."""

@@ -350,6 +350,8 @@ class Transport:
                 # outnumber the slots (and the connection is back in the pool when it is).
                 with anyio.move_on_after(max(budget_left, 0.0)):
                     outcome = await self._exchange(request)
+                if isinstance(outcome, _Answer):
+                    self._gate.observe(outcome.status, outcome.headers)  # rate-limit headers
         method, path, url = request.method, request.url.path, self.scrub(str(request.url))
         if sent_at is None:  # the budget ran out before this attempt could be sent
             error = TimeoutError(

@@ -196,3 +196,79 @@ def test_paused_callers_are_released_gradually_at_the_learnt_rate() -> None:
     gaps = [b - a for a, b in itertools.pairwise(after)]
     assert min(gaps) >= 1 / 8.0 - 1e-6  # never two at once: a token each
     assert after[-1] - after[0] >= 49 / 8.0 * 0.9
+
+
+def _run_quota_server(style: str, *, seconds: float) -> _Load:
+    """50 callers for `seconds` against a fixed window of 60 calls per 10 s that announces its
+    quota in headers (`style` "ietf": ``RateLimit-Remaining`` and seconds to the reset;
+    "github": ``X-RateLimit-Remaining`` and the reset as a Unix time)."""
+    load = _Load()
+    clock = _TrioClock()
+
+    async def main() -> None:
+        window, used = 0, 0
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            nonlocal window, used
+            await trio.sleep(0.02)
+            now = trio.current_time()
+            if int(now // 10) != window:
+                window, used = int(now // 10), 0
+            reset_in = (window + 1) * 10 - now
+            if used >= 60:
+                load.throttled += 1
+                headers = {"Retry-After": str(math.ceil(reset_in))}
+                return httpx.Response(429, json=error_json(429), headers=headers)
+            used += 1
+            load.accepted += 1
+            if style == "ietf":
+                headers = {"RateLimit-Remaining": str(60 - used), "RateLimit-Reset": f"{reset_in}"}
+            else:
+                reset_at = clock.utcnow().timestamp() + reset_in
+                headers = {
+                    "X-RateLimit-Remaining": str(60 - used),
+                    "X-RateLimit-Reset": f"{reset_at}",
+                }
+            return httpx.Response(200, json=page_json(), headers=headers)
+
+        client = EsperClient(
+            base_url=BASE_URL,
+            api_key=API_KEY,
+            enterprise_id=ENTERPRISE_ID,
+            env={},
+            transport=httpx.MockTransport(handler),
+            rate_limit=None,
+            clock=clock,
+            sleep=anyio.sleep,
+        )
+
+        async def caller() -> None:
+            while True:
+                try:
+                    await client.commands.statuses(REQUEST_ID).first_page()
+                except RateLimitError:
+                    load.errors += 1
+
+        async with client:
+            with anyio.move_on_after(seconds):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(50):
+                        tg.start_soon(caller)
+
+    anyio.run(
+        main,
+        backend="trio",
+        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
+    )
+    return load
+
+
+@pytest.mark.parametrize("style", ["ietf", "github"])
+def test_quota_headers_set_the_pace(style: str) -> None:
+    """A server announcing its quota is never overrun: the window's remaining calls are spread
+    over what is left of it, so (after the very first burst, sent before any header was seen)
+    the whole quota is used and no 429 is ever answered."""
+    load = _run_quota_server(style, seconds=30.0)
+    assert load.throttled == 0
+    assert load.errors == 0
+    assert load.accepted >= 0.85 * 60 * 3
