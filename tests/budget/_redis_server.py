@@ -39,8 +39,8 @@ def _free_port() -> int:
 class RedisServer:
     """One running redis-server; `stop` ends it (tests of Redis going away call it early)."""
 
-    def __init__(self) -> None:
-        self.port = _free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = _free_port() if port is None else port
         self.url = f"redis://127.0.0.1:{self.port}/0"
         # No persistence: a throwaway server that leaves no file behind.
         options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
