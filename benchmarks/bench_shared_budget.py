@@ -110,10 +110,14 @@ def run_phase(
     seconds: float,
     rate: float,
     redis_url: str | None = None,
+    start_margin: float = 3.0,
 ) -> Phase:
-    """Start `workers` processes in `mode` ("budget" or "unknown"), wait, and count."""
+    """Start `workers` processes in `mode` ("budget" or "unknown"), wait, and count.
+
+    The load starts `start_margin` seconds after the processes (time to import and connect).
+    """
     time.sleep(1.5)  # the server's bucket refills between phases
-    start = time.time() + 3.0  # time for every worker to import and connect first
+    start = time.time() + start_margin
     command = [sys.executable, "-m", "benchmarks.bench_shared_budget", "--worker"]
     command += ["--mode", mode, "--url", url, "--key", sim.api_key]
     command += ["--enterprise", sim.enterprise_id, "--rate", str(rate)]
@@ -138,22 +142,31 @@ def run_phase(
 
 
 def run(
-    *, rate: float, workers: int, callers: int, seconds: float, redis_url: str
-) -> tuple[Phase, Phase, Phase]:
-    """The three phases against one simulator limiting to `rate` calls/s."""
+    *,
+    rate: float,
+    workers: int,
+    callers: int,
+    seconds: float,
+    redis_url: str,
+    start_margin: float = 3.0,
+    unknown: bool = True,
+) -> tuple[Phase, ...]:
+    """The phases against one simulator limiting to `rate` calls/s (the third, one process with
+    ``rate_limit=None``, only if `unknown`)."""
     sim = Simulator(devices=10, groups=3, seed=13, rate_limit=(round(rate), 1.0))
     with sim.serve_in_thread() as url:
 
         def phase(name: str, mode: str, processes: int, redis: str | None = None) -> Phase:
             return run_phase(
                 sim, url, name=name, mode=mode, workers=processes, callers=callers,
-                seconds=seconds, rate=rate, redis_url=redis,
+                seconds=seconds, rate=rate, redis_url=redis, start_margin=start_margin,
             )  # fmt: skip
 
         shared = phase(f"{workers} processes, Redis", "budget", workers, redis_url)
         alone = phase(f"{workers} processes, no Redis", "budget", workers)
-        unknown = phase("1 process, rate_limit=None", "unknown", 1)
-    return shared, alone, unknown
+        if not unknown:
+            return shared, alone
+        return shared, alone, phase("1 process, rate_limit=None", "unknown", 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     for phase in phases:
         print(phase.line())
-    shared, alone, _ = phases
+    shared, alone = phases[:2]
     print(
         f"429 share without Redis / with Redis: {alone.share_429:.1%} / {shared.share_429:.1%};"
         f" accepted with / without: {shared.accepted / max(alone.accepted, 1):.2f}x"
