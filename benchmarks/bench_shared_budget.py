@@ -2,14 +2,16 @@
 
 Run with ``python -m benchmarks.bench_shared_budget [--rate 30] [--workers 4] [--callers 50]
 [--seconds 30]``. The simulator (in a thread of this process) allows ``--rate`` calls/s per API
-key with a burst of one second's worth, answering 429 + Retry-After past it. Three phases, one
+key with a burst of one second's worth, answering 429 + Retry-After past it. Four phases, one
 after another, each ``--seconds`` long, with the same load (each worker: ``--callers`` concurrent
 callers reading a page of groups in a loop):
 
 - **shared**: ``--workers`` processes, each ``RateLimit`` set to the server's rate, sharing one
   budget through a real redis-server (``RedisBackend``);
 - **per process**: the same processes, each paced at the server's rate alone (no Redis): N
-  times the budget, so the server throttles;
+  times the budget, so the server throttles (each process then adapts to the 429s it hears);
+- **per process, fixed**: the same with ``adaptive=False``, the behaviour before adaptive pacing
+  (each process keeps to its rate, only the 429 pauses slow it);
 - **unknown**: one process with ``rate_limit=None`` (adaptive pacing from the 429s).
 
 For each: accepted calls as a share of what the server allows (``rate × seconds``), the share
@@ -64,15 +66,19 @@ class Phase:
         )
 
 
-def _limit(rate: float, redis_url: str | None) -> RateLimit:
+def _limit(rate: float, redis_url: str | None, *, adaptive: bool = True) -> RateLimit:
     burst = max(1, round(rate / _BURST_SHARE))
     backend = RedisBackend(redis_url) if redis_url else None
-    return RateLimit(round(rate) + burst, 1.0, burst=burst, backend=backend)
+    return RateLimit(round(rate) + burst, 1.0, burst=burst, adaptive=adaptive, backend=backend)
 
 
 async def _worker(args: argparse.Namespace) -> None:
     """One worker process: `--callers` readers until `--seconds` after `--start` (wall clock)."""
-    rate_limit = None if args.mode == "unknown" else _limit(args.rate, args.redis)
+    rate_limit = (
+        None
+        if args.mode == "unknown"
+        else _limit(args.rate, args.redis, adaptive=args.mode != "fixed")
+    )
     client = EsperClient(
         base_url=args.url,
         api_key=args.key,
@@ -112,7 +118,7 @@ def run_phase(
     redis_url: str | None = None,
     start_margin: float = 3.0,
 ) -> Phase:
-    """Start `workers` processes in `mode` ("budget" or "unknown"), wait, and count.
+    """Start `workers` processes in `mode` ("budget", "fixed" or "unknown"), wait, and count.
 
     The load starts `start_margin` seconds after the processes (time to import and connect).
     """
@@ -151,8 +157,8 @@ def run(
     start_margin: float = 3.0,
     unknown: bool = True,
 ) -> tuple[Phase, ...]:
-    """The phases against one simulator limiting to `rate` calls/s (the third, one process with
-    ``rate_limit=None``, only if `unknown`)."""
+    """The phases against one simulator limiting to `rate` calls/s (the fixed-rate and the
+    ``rate_limit=None`` ones only if `unknown`)."""
     sim = Simulator(devices=10, groups=3, seed=13, rate_limit=(round(rate), 1.0))
     with sim.serve_in_thread() as url:
 
@@ -166,7 +172,8 @@ def run(
         alone = phase(f"{workers} processes, no Redis", "budget", workers)
         if not unknown:
             return shared, alone
-        return shared, alone, phase("1 process, rate_limit=None", "unknown", 1)
+        fixed = phase(f"{workers} processes, no Redis, fixed", "fixed", workers)
+        return shared, alone, fixed, phase("1 process, rate_limit=None", "unknown", 1)
 
 
 def main(argv: list[str] | None = None) -> int:
