@@ -4,6 +4,7 @@ Start with `EsperClient`; the data types are in `esper_cmds.models` (the most us
 here) and a faithful fake server for tests is in `esper_cmds.simulator`.
 """
 
+from ._budget import RateLimitBackend, SharedBudget, Turn
 from ._client import EsperClient
 from ._errors import (
     AmbiguousCreateError,
@@ -20,6 +21,7 @@ from ._errors import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    SharedBudgetError,
     TimeoutError,
     TransportError,
     ValidationError,
@@ -42,6 +44,7 @@ from ._fanout import (
 )
 from ._pagination import AsyncPager
 from ._ratelimit import PauseEvent, RateChangeEvent, RateLimit, TransportEvent
+from ._redis import RedisBackend
 from ._retry import Action, Failure, GiveUpEvent, RetryEvent, RetryPolicy
 from ._watch import RequestSummary, StateChange, WatchChanges, WatchSummary, WatchTimeoutError
 from .models import (
@@ -105,8 +108,10 @@ __all__ = [
     "PermissionDeniedError",
     "RateChangeEvent",
     "RateLimit",
+    "RateLimitBackend",
     "RateLimitError",
     "Reconciled",
+    "RedisBackend",
     "RequestSummary",
     "Resumed",
     "RetryEvent",
@@ -114,12 +119,15 @@ __all__ = [
     "Schedule",
     "ScheduleArgs",
     "ServerError",
+    "SharedBudget",
+    "SharedBudgetError",
     "StateChange",
     "StateTotal",
     "TimeType",
     "TimeoutError",
     "TransportError",
     "TransportEvent",
+    "Turn",
     "ValidationError",
     "WatchChanges",
     "WatchSummary",

@@ -11,11 +11,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+import attrs
 import httpx
 
 from ._errors import ValidationError
 from ._fanout import fan_out, fan_out_iter
 from ._ratelimit import Clock, EventHook, RateLimit, Sleep
+from ._redis import REDIS_URL_ENV, RedisBackend
 from ._resources import Commands, Devices, Groups
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
@@ -89,8 +91,11 @@ class EsperClient:
         transport: Any `httpx.AsyncBaseTransport` (the simulator's in-process one, a respx mock).
         env: The environment to read (defaults to ``os.environ``), for tests.
         retry: The `RetryPolicy` of every call (what is retried, backoff, attempts, budget).
-        rate_limit: The client-wide token bucket, or None for no pacing (a 429 still pauses
-            the whole client).
+        rate_limit: The client-wide token bucket, or None when the limit is unknown: nothing is
+            paced until the first 429, then the client learns the server's rate from its 429s
+            (AIMD). With ``backend=RedisBackend(...)``, or ``ESPER_REDIS_URL`` set in the
+            environment, one budget is shared by every process on the API key; otherwise the
+            budget is per client.
         max_concurrency: Requests in flight at once; the rest queue inside the client. Defaults
             to the pool's ``max_connections``, so callers never wait in the pool.
         on_event: A callback receiving every `RetryEvent`, `GiveUpEvent`, `PauseEvent` and
@@ -136,6 +141,10 @@ class EsperClient:
             sleep=sleep,
         )
         environ = os.environ if env is None else env
+        redis_url = environ.get(REDIS_URL_ENV)
+        if redis_url and isinstance(rate_limit, RateLimit) and rate_limit.backend is None:
+            # N web workers share one budget by setting one variable, no code change.
+            rate_limit = attrs.evolve(rate_limit, backend=RedisBackend(redis_url))
         # Held in a wrapper whose repr hides it, and the plain value dropped: a traceback
         # printed with its frames' locals (pytest --showlocals, rich, Sentry) must not show it.
         key = _Secret(api_key if api_key is not None else environ.get("ESPER_API_KEY"))
@@ -199,6 +208,11 @@ class EsperClient:
 
     async def __aenter__(self) -> EsperClient:
         await self._http.__aenter__()
+        try:
+            await self._transport.gate.open()  # a shared rate limit's connection
+        except BaseException:
+            await self._http.aclose()
+            raise
         return self
 
     async def __aexit__(
@@ -207,11 +221,17 @@ class EsperClient:
         exc: BaseException | None,
         tb: types.TracebackType | None,
     ) -> None:
-        await self._http.__aexit__(exc_type, exc, tb)
+        try:
+            await self._transport.gate.close()
+        finally:
+            await self._http.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
         """Close the connection pool (``async with`` does this for you)."""
-        await self._http.aclose()
+        try:
+            await self._transport.gate.close()
+        finally:
+            await self._http.aclose()
 
     def clear_pause(self) -> None:
         """End the client-wide pause a 429 imposed, so the next call is sent at once.

@@ -4,6 +4,7 @@
     ├── ValidationError            bad input, refused before anything is sent
     ├── ClientClosedError          the client was used after it was closed
     ├── PaginationError            a link cycle, or a link that leaves the API
+    ├── SharedBudgetError          the shared rate limit (Redis) cannot be reached; not sent
     ├── TransportError             no usable HTTP response
     │   ├── ConnectionError        could not connect, or the connection broke
     │   └── TimeoutError           connect, read, write or pool timeout
@@ -46,6 +47,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
+    "SharedBudgetError",
     "TimeoutError",
     "TransportError",
     "ValidationError",
@@ -97,6 +99,14 @@ class ClientClosedError(EsperError, RuntimeError):
 
 class PaginationError(EsperError):
     """A listing could not be followed safely: a link cycle, or a link outside the API."""
+
+
+class SharedBudgetError(EsperError):
+    """The shared rate limit (`RateLimit.backend`, e.g. Redis) cannot be reached.
+
+    Raised before the request is sent, so it never leaves a create half-done: retry the call
+    when the store is back, or configure the backend to fall back to pacing each process alone.
+    """
 
 
 class _RequestError(EsperError):

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import attrs
 
-from ._errors import ValidationError
+from ._errors import SharedBudgetError, ValidationError
 from ._retry import GiveUpEvent, RetryEvent
 from ._validation import in_range
+
+if TYPE_CHECKING:
+    from ._budget import RateLimitBackend, SharedBudget
 
 __all__ = [
     "MAX_PAUSE",
@@ -99,8 +105,12 @@ class RateLimit:
         min_fraction: The lowest rate, as a fraction of the configured one.
         recover_after: Seconds without a 429 between recovery steps.
         recover_factor: The rate multiplier of each recovery step.
+        backend: Where the budget is kept: None for this client alone (the default), or a
+            `RedisBackend` for one budget shared by every process and host on the same API key
+            (see README "Several processes or hosts").
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1 ``backend``.
     """
 
     calls: int = attrs.field(default=4000, validator=in_range(1, integer=True))
@@ -114,6 +124,14 @@ class RateLimit:
     min_fraction: float = attrs.field(default=1 / 32, validator=in_range(0, 1, above=True))
     recover_after: float = attrs.field(default=30.0, validator=in_range(0, above=True))
     recover_factor: float = attrs.field(default=1.25, validator=in_range(1))
+    backend: RateLimitBackend | None = attrs.field(default=None, kw_only=True, eq=False)
+
+    @backend.validator
+    def _backend_kind(self, attribute: attrs.Attribute[object], value: object) -> None:
+        from ._budget import RateLimitBackend
+
+        if value is not None and not isinstance(value, RateLimitBackend):
+            raise ValidationError("backend", "must be a RedisBackend (or None)", value)
 
     @property
     def rate(self) -> float:
@@ -169,8 +187,69 @@ class ClientPaused(Exception):
         self.seconds = seconds
 
 
+_WINDOW = 3.0
+"""Seconds of recent sends and 429s from which the server's real rate is estimated at a 429."""
+_ESTIMATE_MIN_ACCEPTED = 10
+"""A configured rate is cut to the estimate only when the window saw this many calls accepted
+(fewer say nothing about the server's rate; the cut is then by `RateLimit.backoff_factor`)."""
+_UNKNOWN_BACKOFF = 0.8
+"""With no configured limit: the rate after a 429, as a share of the accepted rate just seen."""
+_UNKNOWN_STEP = 1.0
+"""With no configured limit: seconds between increases while callers queue for tokens."""
+_UNKNOWN_INCREASE = 0.03
+"""With no configured limit: each increase raises the rate by this share (a few percent a
+second: scale-free, so a learnt 0.5 calls/s and a learnt 500 recover alike)."""
+_UNKNOWN_MIN_RATE = 0.05
+"""With no configured limit: the slowest pace a run of 429s can bring the client to (calls/s)."""
+
+
+def _header(headers: Mapping[str, str], name: str) -> float | None:
+    for key in (name, f"X-{name}"):
+        value = headers.get(key)
+        if value is None:
+            continue
+        try:
+            number = float(value.split(",")[0].split(";")[0].strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) and number >= 0 else None
+    return None
+
+
+def _quota(headers: Mapping[str, str], utcnow: dt.datetime) -> tuple[float, float] | None:
+    """(calls remaining, seconds until the window resets) from the server's headers, or None."""
+    remaining = _header(headers, "RateLimit-Remaining")
+    reset = _header(headers, "RateLimit-Reset")
+    if remaining is None or reset is None:
+        return None
+    if reset > 1_000_000_000:  # a Unix time (GitHub's form), not a number of seconds
+        reset -= utcnow.timestamp()
+    if reset <= 0:
+        return None
+    return remaining, reset
+
+
 class ClientGate:
-    """Strictly private: the pause, the token bucket and the concurrency limit of one client."""
+    """Strictly private: the pause, the token bucket and the concurrency limit of one client.
+
+    Pacing, by mode:
+
+    - **A configured `RateLimit`**: a token bucket at its rate. A 429 cuts the rate (to
+      ``backoff_factor`` of the rate, or of the accepted rate just seen if lower) and quiet
+      restores it step by step.
+    - **No limit (``rate_limit=None``)**: nothing is paced until the first 429. Then the rate is
+      learnt from the 429s: cut to `_UNKNOWN_BACKOFF` of the rate the server just accepted (once
+      the window holds enough calls to say), and raised by a few percent each second while
+      callers are queueing for tokens (never while idle, so a
+      quiet client does not drift to an unbounded rate and burst).
+    - **A shared budget** (`RateLimit.backend`): the turn is taken from the backend (one budget
+      for every process on the key), at this client's current (adaptive) rate; a 429 here pauses
+      every process through the backend too.
+
+    In every mode, quota headers (``RateLimit-Remaining`` / ``-Reset``) set the pace when the
+    server sends them (`observe`), and the bucket is emptied by a 429, so the callers the pause
+    held back are released one token at a time, not all at once when it ends.
+    """
 
     def __init__(
         self,
@@ -180,6 +259,7 @@ class ClientGate:
         clock: Clock,
         sleep: Sleep,
         emit: Callable[[TransportEvent], None],
+        bucket: str = "",
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
@@ -188,6 +268,10 @@ class ClientGate:
         self._clock = clock
         self._sleep = sleep
         self._emit = emit
+        self._bucket = bucket
+        self._backend: RateLimitBackend | None = rate_limit.backend if rate_limit else None
+        self._shared: SharedBudget | None = None
+        self._opened: AsyncExitStack | None = None
         # One waiter at a time computes its turn, so turns are handed out in FIFO order and a
         # pause that starts while someone waits for a token is seen when that waiter wakes.
         self._lock = anyio.Lock()
@@ -199,6 +283,22 @@ class ClientGate:
         self._last_cut = float("-inf")
         self._last_throttle = float("-inf")
         self._last_raise = float("-inf")
+        self._sent: deque[float] = deque()
+        self._throttles: deque[float] = deque()
+
+    async def open(self) -> None:
+        """Connect the shared budget, if the rate limit has a backend (``async with`` client)."""
+        if self._backend is None or self._opened is not None:
+            return
+        stack = AsyncExitStack()
+        self._shared = await stack.enter_async_context(self._backend.open(self._bucket))
+        self._opened = stack
+
+    async def close(self) -> None:
+        """Disconnect the shared budget."""
+        stack, self._opened, self._shared = self._opened, None, None
+        if stack is not None:
+            await stack.aclose()
 
     def slot(self) -> anyio.CapacityLimiter:
         """The concurrency limiter (``async with gate.slot():`` around one attempt)."""
@@ -209,8 +309,10 @@ class ClientGate:
 
         Raises:
             ClientPaused: The remaining pause is longer than `max_pause`.
+            SharedBudgetError: The shared budget cannot be reached (nothing is sent).
         """
-        if self._limit is None and self._paused_until <= self._clock.monotonic():
+        if self.rate == float("inf") and self._paused_until <= self._clock.monotonic():
+            self._note_sent(self._clock.monotonic())
             return
         async with self._lock:
             while True:
@@ -221,52 +323,174 @@ class ClientGate:
                 if pause > 0:
                     await self._sleep(pause)
                     continue
-                wait = self._take_token(now)
+                if self._backend is not None and self._limit is not None:
+                    wait, shared_pause = await self._take_shared(now, self._limit, self._backend)
+                    if shared_pause > max_pause:
+                        raise ClientPaused(shared_pause)
+                else:
+                    wait = self._take_token(now)
                 if wait <= 0:
+                    self._note_sent(now)
                     return
                 await self._sleep(wait)
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Pace by the server's own quota headers, if it sends them (any response).
+
+        ``RateLimit-Remaining`` / ``RateLimit-Reset`` (the IETF draft: seconds until the window
+        resets) or ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` (seconds, or a Unix time as
+        GitHub sends it): the rest of the window's calls are spread over what is left of it
+        (never above a configured rate), and an exhausted quota pauses the client until the
+        reset. Headers that do not parse are ignored.
+        """
+        quota = _quota(headers, self._clock.utcnow())
+        limit = self._limit
+        if quota is None or (limit is not None and not limit.adaptive):
+            return
+        remaining, reset = quota
+        now = self._clock.monotonic()
+        if remaining < 1:
+            wait = min(reset, MAX_PAUSE)
+            if now + wait > self._paused_until:
+                self._paused_until = now + wait
+                self._tokens = 0.0
+                self._refilled_at = self._paused_until
+                logger.warning("quota spent: pausing every request of this client for %.2f s", wait)
+                self._emit(PauseEvent(seconds=wait, status_code=status, retry_after=reset))
+            return
+        ceiling = limit.rate if limit is not None else float("inf")
+        target = min(ceiling, remaining / reset)
+        # Small moves are noise (the quota ticks down call by call): only a 10 % change counts.
+        if self.rate == float("inf") or abs(target - self.rate) > 0.1 * self.rate:
+            self._set_rate(target)
 
     def clear_pause(self) -> None:
         """End the client-wide pause now (the token bucket and its pace are left as they are)."""
         self._paused_until = min(self._paused_until, self._clock.monotonic())
 
-    def throttled(self, *, sent_at: float, wait: float, retry_after: float | None) -> None:
+    async def throttled(self, *, sent_at: float, wait: float, retry_after: float | None) -> None:
         """Record a 429 for a request sent at `sent_at` (monotonic): pause all, maybe slow down.
 
-        The pause is `wait` seconds, capped at `MAX_PAUSE`.
+        The pause is `wait` seconds, capped at `MAX_PAUSE`; with a shared budget it pauses every
+        process on the key (best effort: a backend that cannot be reached pauses this one only).
         """
         now = self._clock.monotonic()
         self._last_throttle = now
+        self._throttles.append(now)
         wait = min(wait, MAX_PAUSE) if wait == wait else MAX_PAUSE  # NaN: the longest
         if now + wait > self._paused_until:
             self._paused_until = now + wait
             logger.warning("429: pausing every request of this client for %.2f s", wait)
             self._emit(PauseEvent(seconds=wait, status_code=429, retry_after=retry_after))
+            # Paused callers are released by the bucket one token at a time, not all at once.
+            self._tokens = 0.0
+            self._refilled_at = self._paused_until
         limit = self._limit
         # Requests sent before the last cut were paced at the old rate: their 429s say nothing new.
-        if limit is None or not limit.adaptive or sent_at <= self._last_cut:
+        if sent_at > self._last_cut and (limit is None or limit.adaptive):
+            self._last_cut = now
+            self._cut(now, limit)
+        if self._shared is not None:
+            try:
+                await self._shared.pause(wait)
+            except SharedBudgetError as exc:
+                logger.warning("could not share a 429 pause: %s", exc)
+
+    def _cut(self, now: float, limit: RateLimit | None) -> None:
+        sent, throttled = self._recent(now)
+        accepted = max(sent - throttled, 0)
+        span = _WINDOW
+        if self._sent:
+            span = min(_WINDOW, max(now - self._sent[0], 1.0))
+        if limit is None:
+            if sent < _ESTIMATE_MIN_ACCEPTED:
+                # Too few calls to say anything about the server's rate: the pause alone answers.
+                return
+            seen = accepted if accepted else sent * 0.5
+            estimate = seen / span
+            cut_to = max(_UNKNOWN_MIN_RATE, min(self.rate, estimate) * _UNKNOWN_BACKOFF)
+            self._last_raise = now
+            self._set_rate(cut_to)
             return
-        self._last_cut = now
         floor = limit.rate * limit.min_fraction
+        if accepted >= _ESTIMATE_MIN_ACCEPTED and accepted / span < self.rate:
+            # The server accepted less than the configured rate: it is the better guess.
+            self._set_rate(max(floor, accepted / span * _UNKNOWN_BACKOFF))
+            return
         self._set_rate(max(floor, self.rate * limit.backoff_factor))
+
+    def _note_sent(self, now: float) -> None:
+        self._sent.append(now)
+        self._recent(now)
+
+    def _recent(self, now: float) -> tuple[int, int]:
+        """Sends and 429s in the last `_WINDOW` seconds (older ones are forgotten)."""
+        horizon = now - _WINDOW
+        for times in (self._sent, self._throttles):
+            while times and times[0] < horizon:
+                times.popleft()
+        return len(self._sent), len(self._throttles)
+
+    def _recover(self, now: float, *, queueing: bool) -> None:
+        limit = self._limit
+        if limit is None:
+            # Additive increase, only while the rate is what holds callers back.
+            if queueing and now - max(self._last_throttle, self._last_raise) >= _UNKNOWN_STEP:
+                self._last_raise = now
+                self._set_rate(self.rate * (1 + _UNKNOWN_INCREASE))
+            return
+        quiet_since = max(self._last_throttle, self._last_raise)
+        if self.rate >= limit.rate:
+            return
+        if now - quiet_since >= limit.recover_after:
+            self._last_raise = now
+            self._set_rate(min(limit.rate, self.rate * limit.recover_factor))
+        elif queueing and limit.adaptive and now - quiet_since >= _UNKNOWN_STEP:
+            # Busy and not throttled: probe upwards a few percent a second, as without a limit.
+            self._last_raise = now
+            self._set_rate(min(limit.rate, self.rate * (1 + _UNKNOWN_INCREASE)))
+
+    def _burst(self) -> float:
+        if self._limit is not None:
+            return float(self._limit.burst)
+        return max(1.0, self.rate / 10)  # a learnt rate: a tenth of a second's worth
 
     def _take_token(self, now: float) -> float:
         """Take a token if one is free (0.0), else return the seconds until one will be."""
-        limit = self._limit
-        if limit is None:
+        if self.rate == float("inf"):
             return 0.0
-        quiet_since = max(self._last_throttle, self._last_raise)
-        if self.rate < limit.rate and now - quiet_since >= limit.recover_after:
-            self._last_raise = now
-            self._set_rate(min(limit.rate, self.rate * limit.recover_factor))
-        self._tokens = min(float(limit.burst), self._tokens + (now - self._refilled_at) * self.rate)
-        self._refilled_at = now
+        self._tokens = min(
+            self._burst(), self._tokens + max(now - self._refilled_at, 0.0) * self.rate
+        )
+        self._refilled_at = max(now, self._refilled_at)
         # The tolerance stops float rounding (0.9999999...) from asking for a wait so short that
         # the clock cannot move by it, which would spin forever.
         if self._tokens >= 1.0 - 1e-9:
+            self._recover(now, queueing=False)
             self._tokens = max(0.0, self._tokens - 1.0)
             return 0.0
+        self._recover(now, queueing=True)
         return (1.0 - self._tokens) / self.rate
+
+    async def _take_shared(
+        self, now: float, limit: RateLimit, backend: RateLimitBackend
+    ) -> tuple[float, float]:
+        """A turn from the shared budget: (seconds to wait, of which a shared pause)."""
+        shared = self._shared
+        try:
+            if shared is None:
+                raise SharedBudgetError(
+                    "the shared rate limit is not connected: use the client as"
+                    " `async with EsperClient(...) as client:`"
+                )
+            self._recover(now, queueing=False)
+            turn = await shared.take(rate=self.rate, burst=limit.burst)
+        except SharedBudgetError as exc:
+            if not backend.fallback_local or shared is None:
+                raise
+            logger.warning("shared rate limit unavailable, pacing this process alone: %s", exc)
+            return self._take_token(now), 0.0
+        return turn.wait, turn.wait if turn.paused else 0.0
 
     def _set_rate(self, new_rate: float) -> None:
         if new_rate == self.rate:

@@ -22,6 +22,7 @@ import anyio
 import attrs
 import httpx
 
+from ._budget import bucket_name
 from ._converter import NotJSONError, decode
 from ._errors import (
     AmbiguousCreateError,
@@ -108,6 +109,7 @@ class Transport:
             clock=self._clock,
             sleep=self._sleep,
             emit=self.emit,
+            bucket=bucket_name(api_key),  # a shared budget is named by a hash, never the key
         )
 
     def __repr__(self) -> str:
@@ -237,7 +239,7 @@ class Transport:
                 # Heard once for the whole client, whatever this call's own table says; never
                 # shorter than a backoff, so ``Retry-After: 0`` cannot start a storm.
                 pause = max(retry_after or 0.0, policy.backoff(attempt, 1.0))
-                self._gate.throttled(sent_at=sent_at, wait=pause, retry_after=retry_after)
+                await self._gate.throttled(sent_at=sent_at, wait=pause, retry_after=retry_after)
             action = policy.action(method, failure)
             if action is Action.RETRY:
                 # Retry-After is a floor, not a replacement for backoff: 0 means "soon", not "now".
@@ -348,6 +350,8 @@ class Transport:
                 # outnumber the slots (and the connection is back in the pool when it is).
                 with anyio.move_on_after(max(budget_left, 0.0)):
                     outcome = await self._exchange(request)
+                if isinstance(outcome, _Answer):
+                    self._gate.observe(outcome.status, outcome.headers)  # rate-limit headers
         method, path, url = request.method, request.url.path, self.scrub(str(request.url))
         if sent_at is None:  # the budget ran out before this attempt could be sent
             error = TimeoutError(

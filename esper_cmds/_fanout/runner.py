@@ -27,6 +27,7 @@ from .._errors import (
     MalformedResponseError,
     RateLimitError,
     ServerError,
+    SharedBudgetError,
     TransportError,
 )
 from .._retry import full_jitter
@@ -222,11 +223,13 @@ class Runner:
                 request = await self._client.commands.create_from_payload(
                     self._plan.payload(chunk), encoded=self._plan.encoded_payload(chunk)
                 )
-            except RateLimitError as exc:  # refused before anything was stored
+            except (RateLimitError, SharedBudgetError) as exc:  # refused before anything was stored
+                # (a shared budget that cannot be reached stops the create before it is sent)
                 last_error = exc
                 if attempts >= retry.max_attempts:
                     return Failed(chunk, exc, retryable=True, attempts=attempts)
-                await retry.sleep(max(exc.retry_after or 0.0, retry.delay(attempts)))
+                retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
+                await retry.sleep(max(retry_after or 0.0, retry.delay(attempts)))
                 continue
             except _IN_DOUBT as exc:
                 last_error = exc

@@ -112,15 +112,17 @@ async def test_rate_is_cut_once_per_episode_then_recovers() -> None:
         async with anyio.create_task_group() as tg:  # ends before the asserts
             for _ in range(3):
                 tg.start_soon(client.commands.statuses(REQUEST_ID).first_page)
-        cuts = [e for e in events if isinstance(e, RateChangeEvent)]
+        cuts = [e for e in events if isinstance(e, RateChangeEvent) and e.new_rate < e.old_rate]
         assert [(c.old_rate, c.new_rate) for c in cuts] == [(100.0, 50.0)]
         await client.commands.statuses(REQUEST_ID).first_page()  # arrival 7 -> 429 -> retried
-        cuts = [e for e in events if isinstance(e, RateChangeEvent)]
-        assert [c.new_rate for c in cuts] == [50.0, 25.0]
-        assert client._transport.gate.rate == 25.0
+        cuts = [e for e in events if isinstance(e, RateChangeEvent) and e.new_rate < e.old_rate]
+        # The second cut halves the rate of the moment (probed up 3 % while the retry queued).
+        assert [c.new_rate for c in cuts] == [50.0, pytest.approx(51.5 / 2)]
+        cut = client._transport.gate.rate
+        assert cut < 30.0
         clock.now += 31.0
         await client.commands.statuses(REQUEST_ID).first_page()
-        assert client._transport.gate.rate == pytest.approx(31.25)
+        assert client._transport.gate.rate == pytest.approx(cut * 1.25)
         for _ in range(10):
             clock.now += 31.0
             await client.commands.statuses(REQUEST_ID).first_page()
