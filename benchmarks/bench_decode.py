@@ -156,15 +156,15 @@ def breakdown(body: bytes, repeat: int) -> dict[str, float]:
         "decode (all of the above)": lambda: decode(body, Page[CommandStatus]),
         "decode, collector not paused": lambda: shadows(body),
     }
-    medians = {}
-    for name, call in steps.items():
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for call in steps.values():
         call()  # warm
-        samples = []
-        for _ in range(repeat):
+    for _ in range(repeat):
+        # Interleaved: run one after another, each step's figures depended on the step before.
+        for name, call in steps.items():
             gc.collect()
-            samples.append(_time(call))
-        medians[name] = statistics.median(samples)
-    return medians
+            samples[name].append(_time(call))
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def check_equal(body: bytes) -> None:
