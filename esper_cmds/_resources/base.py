@@ -42,7 +42,15 @@ def query(params: Mapping[str, object | None]) -> dict[str, str]:
         if isinstance(value, bool):
             out[key] = "true" if value else "false"
         else:
-            out[key] = str(value)
+            text = str(value)
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")  # what a URL's percent-encoding needs
+                except UnicodeEncodeError:
+                    raise ValidationError(
+                        key, "must be valid Unicode text (it holds a lone surrogate)", value
+                    ) from None
+            out[key] = text
     return out
 
 

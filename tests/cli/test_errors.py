@@ -99,3 +99,16 @@ def test_describe_never_shows_an_echoed_key_in_a_url() -> None:
     )
     message, _ = describe(error)
     assert "http://h/api/x" in message
+
+
+def test_a_key_given_as_a_flag_is_blanked_out_of_messages() -> None:
+    """``--api-key K`` and ``--api-key=K`` are both removed from a line about the flags."""
+    from esper_cmds._cli._main import _find, _redact
+
+    assert _redact("bad flag near s3cret", ["--api-key", "s3cret"]) == "bad flag near ***"
+    assert _redact("bad flag near s3cret", ["--api-key=s3cret"]) == "bad flag near ***"
+    assert _redact("nothing to hide", ["--api-key"]) == "nothing to hide"
+    inner = KeyboardInterrupt()
+    group = BaseExceptionGroup("outer", [ValueError("x"), BaseExceptionGroup("in", [inner])])
+    assert _find(group, KeyboardInterrupt) is inner
+    assert _find(ValueError("y"), KeyboardInterrupt) is None

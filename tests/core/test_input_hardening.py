@@ -278,3 +278,15 @@ def test_a_time_without_an_offset_is_read_as_utc_by_both_readers() -> None:
         assert status.created_on == dt.datetime(2026, 1, 1, 10, tzinfo=dt.UTC)
         assert status.updated_on is not None
         assert status.updated_on.utcoffset() == dt.timedelta(0)
+
+
+async def test_a_query_httpx_cannot_encode_is_a_validation_error() -> None:
+    """A filter value that is not valid Unicode text cannot be put in a URL: refused typed and
+    named, before anything is sent (it escaped as UnicodeEncodeError)."""
+    router = make_router()
+    route = router.route().mock(return_value=httpx.Response(500))
+    async with make_client(router) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.commands.list(issued_by="a\ud800b").first_page()
+    assert caught.value.field == "issued_by"
+    assert route.call_count == 0
