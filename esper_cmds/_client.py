@@ -5,18 +5,20 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import random as _random
 import re
 import types
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+import anyio
 import attrs
 import httpx
 
 from ._errors import ValidationError
 from ._fanout import fan_out, fan_out_iter
-from ._ratelimit import Clock, EventHook, RateLimit, Sleep
+from ._ratelimit import Clock, EventHook, RateLimit, Sleep, SystemClock
 from ._redis import REDIS_URL_ENV, RedisBackend
 from ._resources import Commands, Devices, Groups
 from ._retry import RetryPolicy
@@ -103,6 +105,8 @@ class EsperClient:
         clock: The time source (tests inject a fake one).
         sleep: The async sleep used for backoff and pacing (tests inject one that only
             advances their fake clock).
+        random: The source of jitter, a callable returning a float in [0, 1) (tests inject a
+            fixed one).
         max_response_bytes: The largest response body read (decompressed), 64 MiB by default;
             a larger one is not read past the limit and fails as `MalformedResponseError` (for
             a create, `AmbiguousCreateError`).
@@ -127,6 +131,7 @@ class EsperClient:
         on_event: EventHook | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
+        random: Callable[[], float] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         _check_options(
@@ -139,6 +144,7 @@ class EsperClient:
             on_event=on_event,
             clock=clock,
             sleep=sleep,
+            random=random,
         )
         environ = os.environ if env is None else env
         redis_url = environ.get(REDIS_URL_ENV)
@@ -177,6 +183,14 @@ class EsperClient:
             },
             follow_redirects=False,
         )
+        # The one testing seam: every wait, timestamp and jitter of the client and of the
+        # fan-out and watch it runs comes from these three.
+        self.clock: Clock = SystemClock() if clock is None else clock
+        """The time source of the client and of its fan-outs and watches."""
+        self.sleep: Sleep = anyio.sleep if sleep is None else sleep
+        """The async sleep used for every backoff, pacing wait and poll interval."""
+        self.random: Callable[[], float] = _random.random if random is None else random
+        """The source of jitter, uniform in [0, 1)."""
         if max_concurrency is None:
             max_concurrency = limits.max_connections or _UNBOUNDED_POOL_CONCURRENCY
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
@@ -188,8 +202,9 @@ class EsperClient:
             retry=retry,
             rate_limit=rate_limit,
             max_concurrency=max_concurrency,
-            clock=clock,
-            sleep=sleep,
+            clock=self.clock,
+            sleep=self.sleep,
+            random=self.random,
             on_event=on_event,
             max_response_bytes=max_response_bytes,
         )
@@ -282,6 +297,7 @@ def _check_options(
     on_event: object,
     clock: object,
     sleep: object,
+    random: object,
 ) -> None:
     """Refuse options of the wrong kind now, rather than on every call later."""
     if isinstance(timeout, httpx.Timeout):
@@ -309,7 +325,7 @@ def _check_options(
     for field, value, kinds, what in checks:
         if not isinstance(value, kinds):
             raise ValidationError(field, f"must be {what}", value)
-    for field, value in (("on_event", on_event), ("sleep", sleep)):
+    for field, value in (("on_event", on_event), ("sleep", sleep), ("random", random)):
         if value is not None and not callable(value):
             raise ValidationError(field, "must be callable", value)
     if clock is not None and not all(

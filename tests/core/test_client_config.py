@@ -154,3 +154,22 @@ async def test_client_closes_its_pool_on_exit() -> None:
         assert await client.groups.list().to_list(max_items=1) == []
     with pytest.raises(RuntimeError, match="client has been closed"):
         await client.groups.list().first_page()
+
+
+def test_random_must_be_callable() -> None:
+    with pytest.raises(ValidationError) as caught:
+        EsperClient(env=ENV, random=0.5)  # type: ignore[arg-type]
+    assert caught.value.field == "random"
+
+
+def test_clock_sleep_and_random_are_the_clients_seam() -> None:
+    async def sleep(seconds: float) -> None:
+        return None
+
+    def fixed() -> float:
+        return 0.25
+
+    client = EsperClient(env=ENV, sleep=sleep, random=fixed)
+    assert client.sleep is sleep
+    assert client.random is fixed
+    assert client.clock.monotonic() <= client.clock.monotonic()
