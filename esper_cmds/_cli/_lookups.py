@@ -25,7 +25,7 @@ from ._root import (
     parse_state,
     requests_app,
 )
-from ._watching import watch_requests
+from ._watching import WatchOptions, watch_requests
 
 __all__ = [
     "commands_command",
@@ -44,10 +44,7 @@ async def watch_command(
     request_id: list[str],
     /,
     *,
-    timeout: float | None = None,  # noqa: ASYNC109 - the --timeout flag
-    interval: float = 2.0,
-    queued_is_done: bool = False,
-    exit_status: bool = False,
+    options: WatchOptions | None = None,
     common: Common | None = None,
 ) -> int:
     """Watch command requests until every device is done or --timeout passes (a live table).
@@ -56,14 +53,6 @@ async def watch_command(
     ----------
     request_id
         One or more request ids.
-    timeout
-        Seconds to watch at most (default: until done); exit 3 if devices are still pending.
-    interval
-        First delay between polls, seconds (grows while nothing changes).
-    queued_is_done
-        Count "Command Queued" (an offline device waiting) as done.
-    exit_status
-        Exit 1 when any device failed, timed out or was cancelled (like `gh run watch`).
     """
     out = (common or Common()).out()
     ids = [parse_id(r, "REQUEST_ID") for r in request_id]
@@ -72,10 +61,7 @@ async def watch_command(
             client,
             ids,
             out=out,
-            timeout=timeout,
-            interval=interval,
-            queued_is_done=queued_is_done,
-            exit_status=exit_status,
+            options=options or WatchOptions(),
         )
     if out.mode == "jsonl":
         out.json({"type": "watch", **summary})

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from cyclopts import Parameter
@@ -37,7 +37,7 @@ from ._send import (
     write_spec,
 )
 from ._session import SESSION
-from ._watching import watch_requests
+from ._watching import WatchOptions, watch_requests
 
 __all__ = ["resume", "run_send", "send"]
 
@@ -76,10 +76,7 @@ async def send(
     yes: Annotated[bool, Parameter(name=["--yes", "-y"], group=RUN)] = False,
     allow_complete: Annotated[bool, Parameter(group=RUN)] = False,
     watch: Annotated[bool, Parameter(group=WATCH)] = False,
-    timeout: Annotated[float | None, Parameter(group=WATCH)] = None,  # noqa: ASYNC109 - a flag
-    interval: Annotated[float, Parameter(group=WATCH)] = 2.0,
-    queued_is_done: Annotated[bool, Parameter(group=WATCH)] = False,
-    exit_status: Annotated[bool, Parameter(group=WATCH)] = False,
+    watch_options: WatchOptions | None = None,
     common: Common | None = None,
 ) -> int:
     """Send one command to any number of devices or groups, exactly once, with a journal.
@@ -125,14 +122,6 @@ async def send(
         Exit 0 when the journal was already complete (nothing sent).
     watch
         After sending, watch the requests until every device is done (a live table).
-    timeout
-        Seconds to watch at most (default: until done).
-    interval
-        First delay between polls, seconds.
-    queued_is_done
-        Count "Command Queued" (an offline device waiting) as done.
-    exit_status
-        Exit 1 when any device failed, timed out or was cancelled.
     """
     out = (common or Common()).out()
     name = parse_command(command)
@@ -194,12 +183,7 @@ async def send(
             result,
             allow_complete=allow_complete,
             watch=watch,
-            watch_options={
-                "timeout": timeout,
-                "interval": interval,
-                "queued_is_done": queued_is_done,
-                "exit_status": exit_status,
-            },
+            watch_options=watch_options or WatchOptions(),
         )
 
 
@@ -243,7 +227,7 @@ async def run_send(
     *,
     allow_complete: bool,
     watch: bool,
-    watch_options: dict[str, Any],
+    watch_options: WatchOptions,
 ) -> int:
     """Fan out with the journal, report, and watch if asked: the shared end of send/resume."""
     SESSION.journal = journal
@@ -273,7 +257,7 @@ async def run_send(
     if watch and result.request_ids and (not complete or allow_complete):
         SESSION.watching = journal
         summary, watch_code = await watch_requests(
-            client, list(result.request_ids), out=out, **watch_options
+            client, list(result.request_ids), out=out, options=watch_options
         )
         SESSION.watching = None
         report["watch"] = summary
@@ -293,10 +277,7 @@ async def resume(
     *,
     allow_complete: Annotated[bool, Parameter(group=RUN)] = False,
     watch: Annotated[bool, Parameter(group=WATCH)] = False,
-    timeout: Annotated[float | None, Parameter(group=WATCH)] = None,  # noqa: ASYNC109 - a flag
-    interval: Annotated[float, Parameter(group=WATCH)] = 2.0,
-    queued_is_done: Annotated[bool, Parameter(group=WATCH)] = False,
-    exit_status: Annotated[bool, Parameter(group=WATCH)] = False,
+    watch_options: WatchOptions | None = None,
     common: Common | None = None,
 ) -> int:
     """Finish an interrupted send from its journal: nothing already created is sent again.
@@ -309,14 +290,6 @@ async def resume(
         Exit 0 when the journal was already complete (nothing sent).
     watch
         After sending, watch the requests until every device is done.
-    timeout
-        Seconds to watch at most (default: until done).
-    interval
-        First delay between polls, seconds.
-    queued_is_done
-        Count "Command Queued" as done.
-    exit_status
-        Exit 1 when any device failed, timed out or was cancelled.
     """
     out = (common or Common()).out()
     spec = read_spec(journal)
@@ -330,10 +303,5 @@ async def resume(
             planned,
             allow_complete=allow_complete,
             watch=watch,
-            watch_options={
-                "timeout": timeout,
-                "interval": interval,
-                "queued_is_done": queued_is_done,
-                "exit_status": exit_status,
-            },
+            watch_options=watch_options or WatchOptions(),
         )

@@ -8,23 +8,45 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from cyclopts import Parameter
 from rich.live import Live
 from rich.table import Table
 
 from .. import CommandState, EsperClient, WatchSummary
 from ._errors import ExitCode
 from ._output import Output, short_state
+from ._root import WATCH
 
-__all__ = ["FAILED_STATES", "NO_TIMEOUT", "watch_requests", "watch_summary_json"]
+__all__ = ["FAILED_STATES", "NO_TIMEOUT", "WatchOptions", "watch_requests", "watch_summary_json"]
 
 FAILED_STATES = frozenset({CommandState.FAILURE, CommandState.TIMEOUT, CommandState.CANCELLED})
 """What ``--exit-status`` counts as a failure."""
 
 NO_TIMEOUT = 30 * 24 * 3600.0
 """The library needs a deadline; without ``--timeout`` a watch may run for 30 days."""
+
+
+@Parameter(name="*", group=WATCH)
+@dataclass(frozen=True)
+class WatchOptions:
+    """How to watch, on every command that can: ``watch``, and ``send``/``resume --watch``."""
+
+    timeout: float | None = None
+    """Seconds to watch at most (default: until done); exit 3 if devices are still pending."""
+
+    interval: float = 2.0
+    """First delay between polls, seconds (grows while nothing changes)."""
+
+    queued_is_done: bool = False
+    """Count "Command Queued" (an offline device waiting) as done."""
+
+    exit_status: bool = False
+    """Exit 1 when any device failed, timed out or was cancelled (like `gh run watch`)."""
+
 
 _COLUMNS = (
     CommandState.QUEUED,
@@ -111,23 +133,21 @@ async def watch_requests(
     request_ids: Sequence[uuid.UUID | str],
     *,
     out: Output,
-    timeout: float | None,  # noqa: ASYNC109 - a deadline over many polls, not one await
-    interval: float,
-    queued_is_done: bool,
-    exit_status: bool,
+    options: WatchOptions,
 ) -> tuple[dict[str, Any], ExitCode]:
     """Watch until done or `timeout`; returns the JSON summary and the exit code.
 
     Draws a live table on stderr when it is a terminal, streams each change as a line in jsonl
     mode, and prints the final table on stdout in table mode.
     """
+    timeout = options.timeout
     started = time.monotonic()
     title = f"watching {len(request_ids)} request{'s' * (len(request_ids) != 1)}"
     async with client.watch(
         request_ids,
         timeout=NO_TIMEOUT if timeout is None else timeout,
-        interval=interval,
-        queued_is_done=queued_is_done,
+        interval=options.interval,
+        queued_is_done=options.queued_is_done,
     ) as changes:
         live = (
             Live(console=out.err, auto_refresh=False, transient=out.mode == "table")
@@ -178,7 +198,7 @@ async def watch_requests(
         )
     if not summary.done and _pending(summary):
         return data, ExitCode.TIMEOUT
-    if exit_status and _failures(summary):
+    if options.exit_status and _failures(summary):
         return data, ExitCode.FAILED
     return data, ExitCode.OK
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import threading
+import zoneinfo
 from collections.abc import Sequence
 from types import FrameType
 
@@ -105,7 +106,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api-key", default=None, help="API key to accept (default: derived from --seed)"
     )
+    parser.add_argument(
+        "--read-only-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="an API key that may read but gets 403 on create (repeatable)",
+    )
+    parser.add_argument(
+        "--device-timezones",
+        type=_timezones,
+        default=("UTC",),
+        metavar="TZ[,TZ...]",
+        help="IANA timezones dealt to the devices in turn (for time_type: device windows)",
+    )
+    parser.add_argument(
+        "--console-timezone",
+        type=_timezone,
+        default="UTC",
+        metavar="TZ",
+        help="the console's IANA timezone (for time_type: console windows)",
+    )
     return parser
+
+
+def _timezone(text: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"unknown IANA timezone {text!r}") from exc
+    return text
+
+
+def _timezones(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one IANA timezone")
+    return tuple(_timezone(name) for name in names)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -168,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         latency_jitter=args.latency_jitter,
         faults=faults,
         api_key=args.api_key,
+        read_only_api_keys=args.read_only_key,
+        device_timezones=args.device_timezones,
+        console_timezone=args.console_timezone,
     )
     # The fleet lives as long as the process: moving it out of the collector's sight keeps every
     # later full collection short (for 100,000 devices it would otherwise pause all answers for

@@ -139,3 +139,48 @@ def test_cli_parses_rate_limit_and_faults() -> None:
     assert [(k.value, p) for k, p in args.fault] == [("slow", 0.1), ("html_503", 0.2)]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--fault", "explode=1"])
+
+
+def test_cli_parses_read_only_keys_and_timezones() -> None:
+    """--read-only-key repeats; --device-timezones is a comma list; unknown zones are refused."""
+    args = build_parser().parse_args(
+        [
+            *("--read-only-key", "ro-1", "--read-only-key", "ro-2"),
+            *("--device-timezones", "Asia/Tokyo, America/New_York"),
+            *("--console-timezone", "Europe/Berlin"),
+        ]
+    )
+    assert args.read_only_key == ["ro-1", "ro-2"]
+    assert args.device_timezones == ("Asia/Tokyo", "America/New_York")
+    assert args.console_timezone == "Europe/Berlin"
+    defaults = build_parser().parse_args([])
+    assert (defaults.read_only_key, defaults.device_timezones) == ([], ("UTC",))
+    for bad in (["--console-timezone", "Mars/Olympus"], ["--device-timezones", " , "]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(bad)
+
+
+def test_cli_read_only_key_reads_but_cannot_create() -> None:
+    """A key given with --read-only-key lists requests (200) and is refused a create (403)."""
+    with _serve(
+        "--devices", "5", "--groups", "1", "--port", "0", "--read-only-key", "ro"
+    ) as process:
+        _check_read_only(process)
+
+
+def _check_read_only(process: subprocess.Popen[str]) -> None:
+    try:
+        settings = _read_settings(process, timeout=20)
+        url = f"{settings['ESPER_BASE_URL']}/v0/enterprise/{settings['ESPER_ENTERPRISE_ID']}"
+        headers = {"Authorization": "Bearer ro"}
+        listed = httpx.get(f"{url}/command/", headers=headers, timeout=10)
+        assert listed.status_code == 200
+        created = httpx.post(
+            f"{url}/command/",
+            headers=headers,
+            json={"command_type": "DEVICE", "command": "REBOOT", "devices": []},
+            timeout=10,
+        )
+        assert created.status_code == 403
+    finally:
+        _stop(process)
