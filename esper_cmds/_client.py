@@ -24,6 +24,7 @@ from ._resources import Commands, Devices, Groups
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._validation import parse_uuid
+from ._version import package_version
 from ._watch import wait, watch
 
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_RATE_LIMIT", "DEFAULT_TIMEOUT", "EsperClient"]
@@ -39,7 +40,7 @@ DEFAULT_RATE_LIMIT = RateLimit()
 
 _UNBOUNDED_POOL_CONCURRENCY = 100
 
-_USER_AGENT = "esper-cmds/0.1"
+_USER_AGENT = f"esper-cmds/{package_version()}"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")

@@ -53,7 +53,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._uuids import uuid_from_text, uuids_from_texts
 from .models import CommandArgs, CommandRequest, CommandStatus, Device, DeviceGroup
 
-__all__ = ["NotJSONError", "converter", "decode", "structure", "unstructure"]
+__all__ = ["NotJSONError", "converter", "decode", "encode", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -389,6 +389,17 @@ def structure(data: Any, cls: type[T]) -> T:
 def unstructure(value: Any) -> Any:
     """Turn a model into JSON-ready data, leaving out unset fields."""
     return converter.unstructure(value)
+
+
+def encode(value: Any) -> bytes:
+    """A request body as JSON bytes: the one place a body is encoded (the transport sends bytes).
+
+    Compact and UTF-8, as httpx's ``json=`` writes it; NaN and infinity are refused (they are
+    not JSON). Raises `ValueError` or `TypeError` for a value JSON cannot hold.
+    """
+    return json.dumps(
+        unstructure(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode()
 
 
 # --- decode: response bytes straight into the models, in C ------------------------------------

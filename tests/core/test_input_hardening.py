@@ -196,14 +196,14 @@ async def test_fan_out_options_are_checked_before_anything(
     [
         ((5,), {"timeout": 1}, "request_ids"),
         ((DEVICE,), {"timeout": 1}, "request_ids"),
-        (([DEVICE],), {"timeout": 1, "rng": 5}, "rng"),
-        (([DEVICE],), {"timeout": 1, "sleep": 5}, "sleep"),
+        (([DEVICE],), {"timeout": 1, "jitter": 1}, "jitter"),
+        (([DEVICE],), {"timeout": 1, "concurrency": 0}, "concurrency"),
     ],
 )
 async def test_watch_inputs_are_checked_before_any_call(
     args: tuple[Any, ...], kwargs: dict[str, Any], field: str
 ) -> None:
-    """``watch(5)`` used to raise TypeError; ``rng=5`` AttributeError after a call."""
+    """``watch(5)`` used to raise TypeError; bad tuning is refused before the first read."""
     router = make_router()
     route = router.route().mock(return_value=httpx.Response(500))
     async with make_client(router) as client:

@@ -169,7 +169,7 @@ async def test_read_timeout_on_create_over_loopback_is_ambiguous() -> None:
                 await client.commands.create(command="REBOOT", devices=sim.device_ids)
             # The connection that timed out is not reused; the client still works.
             page = await client.commands.list().first_page()
-    assert type(caught.value.cause).__name__ == "TimeoutError"
+    assert type(caught.value.cause).__name__ == "APITimeoutError"
     assert sim.stats.requests_created == 1
     assert sim.stats.calls["create"] == 1
     assert page.count == 1

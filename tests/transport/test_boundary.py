@@ -22,16 +22,16 @@ import pytest
 
 from esper_cmds import (
     AmbiguousCreateError,
+    APIConnectionError,
+    APITimeoutError,
     BadRequestError,
     ClientClosedError,
-    ConnectionError,
     EsperClient,
     MalformedResponseError,
     NotFoundError,
     RateLimitError,
     RetryPolicy,
     ServerError,
-    TimeoutError,
 )
 from esper_cmds._ratelimit import MAX_PAUSE, PauseEvent, TransportEvent
 
@@ -128,7 +128,7 @@ async def test_an_unreadable_error_body_still_gives_the_status_error(
 
 async def test_any_exception_from_the_transport_becomes_typed() -> None:
     """A transport (or an in-process app) raising something httpx does not know: a read is
-    retried and then raised as `ConnectionError`; a create is ambiguous, not resent."""
+    retried and then raised as `APIConnectionError`; a create is ambiguous, not resent."""
 
     def explode(request: httpx.Request) -> httpx.Response:
         raise RuntimeError("the app behind the transport crashed")
@@ -136,7 +136,7 @@ async def test_any_exception_from_the_transport_becomes_typed() -> None:
     clock = FakeClock()
     transport = httpx.MockTransport(explode)
     async with make_client(make_router(), clock, transport=transport) as client:
-        with pytest.raises(ConnectionError, match="crashed") as caught:
+        with pytest.raises(APIConnectionError, match="crashed") as caught:
             await read_page(client)
         assert isinstance(caught.value.__cause__, RuntimeError)
         assert len(clock.sleeps) == 2  # retried like any dropped read
@@ -171,19 +171,19 @@ def loopback_client(url: str, **overrides: Any) -> EsperClient:
 
 async def test_a_dripped_body_cannot_outlive_the_budget() -> None:
     """Each byte arrives well within the read timeout, but the call as a whole ends at its
-    budget: `TimeoutError` for a read, `AmbiguousCreateError` for a create."""
+    budget: `APITimeoutError` for a read, `AmbiguousCreateError` for a create."""
     body = b'{"count": 0, "next": null, "previous": null, "results": []}' * 4
     with serving(drip(body, every=0.05)) as server:  # ~12 s to send it all
         policy = RetryPolicy(budget=1.0)
         async with loopback_client(server.url, timeout=0.5, retry=policy) as client:
             began = time.monotonic()
-            with pytest.raises(TimeoutError, match="budget"):
+            with pytest.raises(APITimeoutError, match="budget"):
                 await read_page(client)
             took = time.monotonic() - began
             with pytest.raises(AmbiguousCreateError) as caught:
                 await create(client)
     assert took < 6.0  # the budget is 1 s; the whole body would take 12 s
-    assert isinstance(caught.value.cause, TimeoutError)
+    assert isinstance(caught.value.cause, APITimeoutError)
     assert server.requests == 2  # neither was resent
 
 
@@ -323,7 +323,7 @@ async def test_stacked_or_unasked_codings_are_refused(encoding: str) -> None:
 async def test_a_retry_waiting_out_another_calls_pause_ends_at_its_budget() -> None:
     """Call A (budget 0.5 s) gets a 500 and will retry; meanwhile call B's 429 pauses the whole
     client for 3 s. A's retry may not sit that out: it ends at its budget, unsent, with a
-    `TimeoutError` (it used to take the full 3 s)."""
+    `APITimeoutError` (it used to take the full 3 s)."""
     answered: list[str] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -348,7 +348,7 @@ async def test_a_retry_waiting_out_another_calls_pause_ends_at_its_budget() -> N
 
     async def call_a() -> None:
         began = time.monotonic()
-        with pytest.raises(TimeoutError, match="waited for its turn"):
+        with pytest.raises(APITimeoutError, match="waited for its turn"):
             await client.commands.list(issued_by="A").first_page()
         took.append(time.monotonic() - began)
 

@@ -9,11 +9,12 @@ import pytest
 
 from esper_cmds import (
     AmbiguousCreateError,
+    APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
-    ConnectionError,
     EsperClient,
     EsperError,
     MalformedResponseError,
@@ -21,7 +22,6 @@ from esper_cmds import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
-    TimeoutError,
 )
 from esper_cmds._retry import RetryPolicy
 
@@ -79,15 +79,15 @@ async def test_status_errors(response: httpx.Response, error: type[APIStatusErro
 @pytest.mark.parametrize(
     ("effect", "error"),
     [
-        (httpx.ConnectError("refused"), ConnectionError),
-        (httpx.RemoteProtocolError("peer closed"), ConnectionError),
-        (httpx.ConnectTimeout("slow"), TimeoutError),
-        (httpx.ReadTimeout("slow"), TimeoutError),
+        (httpx.ConnectError("refused"), APIConnectionError),
+        (httpx.RemoteProtocolError("peer closed"), APIConnectionError),
+        (httpx.ConnectTimeout("slow"), APITimeoutError),
+        (httpx.ReadTimeout("slow"), APITimeoutError),
     ],
     ids=["connect", "protocol", "connect-timeout", "read-timeout"],
 )
 async def test_transport_errors(effect: Exception, error: type[EsperError]) -> None:
-    """httpx's transport errors become ConnectionError or TimeoutError, chained."""
+    """httpx's transport errors become APIConnectionError or APITimeoutError, chained."""
     router, clock = make_router(), FakeClock()
     router.get(STATUS_URL).mock(side_effect=effect)
     async with make_client(router, clock, retry=NO_RETRY) as client:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import logging
-from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from esper_cmds import AmbiguousCreateError, RateLimitError, ServerError, TimeoutError
+from esper_cmds import AmbiguousCreateError, APITimeoutError, RateLimitError, ServerError
 from esper_cmds._ratelimit import PauseEvent, TransportEvent
-from esper_cmds._retry import Action, Failure, GiveUpEvent, RetryEvent, RetryPolicy
-from esper_cmds.models import Page
+from esper_cmds._retry import GiveUpEvent, RetryAction, RetryEvent, RetryFailure, RetryPolicy
 
 from ._support import (
     API_KEY,
@@ -108,10 +106,9 @@ async def test_budget_stops_retrying() -> None:
     router, clock = make_router(), FakeClock()
     route = router.get(STATUS_URL).mock(side_effect=httpx.ReadTimeout("slow"))
     policy = RetryPolicy(max_attempts=100, base_delay=4.0, max_delay=4.0, budget=10.0)
-    async with make_client(router, clock, retry=policy, sleep=None) as client:
-        client._transport._sleep = clock.sleep
-        client._transport._random = lambda: 1.0  # every backoff is the full 4 s
-        with pytest.raises(TimeoutError):
+    # random=1: every backoff is the full 4 s.
+    async with make_client(router, clock, retry=policy, random=lambda: 1.0) as client:
+        with pytest.raises(APITimeoutError):
             await client.commands.statuses(REQUEST_ID).first_page()
     assert clock.sleeps == [4.0, 4.0]  # a third would end at 12 s > 10 s
     assert route.call_count == 3
@@ -143,20 +140,17 @@ async def test_jitter_stays_within_bounds_in_the_transport() -> None:
 
 
 async def test_per_call_policy_overrides_the_client() -> None:
-    """`Transport.request(retry=...)` replaces the client's policy for that call only."""
+    """`with_options(retry=...)` replaces the client's policy for the calls made through it."""
     router, clock = make_router(), FakeClock()
     route = router.get(STATUS_URL).mock(
         side_effect=[httpx.Response(502), httpx.Response(502), ok_page()]
     )
     async with make_client(router, clock) as client:
-        transport = client._transport
-        url = httpx.URL(STATUS_URL)
+        once = client.with_options(retry=RetryPolicy.never())
         with pytest.raises(ServerError):
-            await transport.request(
-                "GET", url, cast_to=Page[dict[str, Any]], retry=RetryPolicy.never()
-            )
+            await once.commands.statuses(REQUEST_ID).first_page()
         assert route.call_count == 1
-        await transport.request("GET", url, cast_to=Page[dict[str, Any]])
+        await client.commands.statuses(REQUEST_ID).first_page()
         assert route.call_count == 3
 
 
@@ -164,7 +158,7 @@ async def test_per_client_policy_can_retry_a_cell() -> None:
     """A client whose table says retry 501 on reads does so; the default does not."""
     router, clock = make_router(), FakeClock()
     route = router.get(STATUS_URL).mock(side_effect=[httpx.Response(501), ok_page()])
-    policy = RetryPolicy(read_rules={Failure.OTHER_5XX: Action.RETRY})
+    policy = RetryPolicy(read_rules={RetryFailure.OTHER_5XX: RetryAction.RETRY})
     async with make_client(router, clock, retry=policy) as client:
         await client.commands.statuses(REQUEST_ID).first_page()
     assert route.call_count == 2
@@ -269,7 +263,7 @@ async def test_events_and_logs_describe_retries_and_pauses(
     assert kinds == [RetryEvent, PauseEvent, RetryEvent, GiveUpEvent]
     first = events[0]
     assert isinstance(first, RetryEvent)
-    assert first.failure is Failure.STATUS_502
+    assert first.failure is RetryFailure.STATUS_502
     assert first.attempt == 1
     assert first.method == "GET"
     assert first.path.endswith("/status/")

@@ -181,7 +181,7 @@ async def test_h11_refusing_a_header_is_typed_not_ambiguous_and_keyless() -> Non
             for method in ("GET", "POST"):
                 with pytest.raises(TransportError) as caught:
                     await transport.request(
-                        method, commands, cast_to=Page[dict[str, Any]], json={"x": 1}
+                        method, commands, cast_to=Page[dict[str, Any]], body=b'{"x": 1}'
                     )
                 assert not isinstance(caught.value, AmbiguousCreateError)
                 assert sim.api_key not in everything_about(caught.value)
