@@ -49,7 +49,7 @@ from ._fanout import (
     Resumed,
 )
 from ._pagination import AsyncPager
-from ._ratelimit import PauseEvent, RateChangeEvent, RateLimit, TransportEvent
+from ._ratelimit import ClientStatistics, PauseEvent, RateChangeEvent, RateLimit, TransportEvent
 from ._redis import RedisBackend
 from ._retry import GiveUpEvent, RetryAction, RetryEvent, RetryFailure, RetryPolicy
 from ._version import package_version as _package_version
@@ -84,6 +84,7 @@ __all__ = [
     "ChunkOutcome",
     "ChunkRetry",
     "ClientClosedError",
+    "ClientStatistics",
     "Command",
     "CommandArgs",
     "CommandRequest",

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.lowlevel
 
-from ._client import EsperClient
-from ._errors import ValidationError
+from ._client import EsperClient as _EsperClient
+from ._errors import ValidationError as _ValidationError
 
 if TYPE_CHECKING:
     from .simulator import Simulator
@@ -65,7 +65,7 @@ class FakeClock:
         self, *, start: dt.datetime = DEFAULT_START, drives: Sequence[SupportsAdvance] = ()
     ):
         if start.tzinfo is None:
-            raise ValidationError("start", "must be timezone-aware", start)
+            raise _ValidationError("start", "must be timezone-aware", start)
         self._start = start
         self._elapsed = 0.0
         self._drives = tuple(drives)
@@ -94,7 +94,7 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move the clock (and the clocks it drives) forward by `seconds`."""
         if not seconds >= 0:
-            raise ValidationError("seconds", "must be 0 or more (a clock cannot go back)", seconds)
+            raise _ValidationError("seconds", "must be 0 or more (a clock cannot go back)", seconds)
         self._elapsed += seconds
         for other in self._drives:
             other.advance(seconds)
@@ -114,7 +114,7 @@ def fixed_random(value: float = 0.5) -> Callable[[], float]:
     .. versionadded:: 0.1
     """
     if not 0 <= value < 1:
-        raise ValidationError("value", "must be from 0 up to (not including) 1", value)
+        raise _ValidationError("value", "must be from 0 up to (not including) 1", value)
 
     def random() -> float:
         return value
@@ -128,7 +128,7 @@ def client(
     clock: FakeClock | None = None,
     random: float = 0.5,
     **options: Any,
-) -> EsperClient:
+) -> _EsperClient:
     """An `EsperClient` on fake time: a `FakeClock` (instant sleeps) and a fixed random.
 
     With `simulator`, the client talks to it in-process (its base URL, key, enterprise and
@@ -161,4 +161,4 @@ def client(
             rate_limit=None,
         )
     settings.update(options)
-    return EsperClient(**settings)
+    return _EsperClient(**settings)

@@ -26,7 +26,7 @@ from esper_cmds import (
 )
 from esper_cmds._budget import bucket_name
 
-from ..transport._support import BASE_URL, ENTERPRISE_ID, REQUEST_ID, error_json, page_json
+from .._support import BASE_URL, ENTERPRISE_ID, REQUEST_ID, error_json, page_json
 from ._redis_server import RedisServer
 
 pytestmark = [

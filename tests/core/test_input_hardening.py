@@ -17,8 +17,8 @@ import pytest
 
 from esper_cmds import ChunkRetry, EsperClient, RateLimit, RetryPolicy, ValidationError
 
-from ._support import DEVICE_A as DEVICE
-from ._support import make_client, make_router
+from .._support import DEVICE_A as DEVICE
+from .._support import make_client, make_router
 
 pytestmark = pytest.mark.anyio
 

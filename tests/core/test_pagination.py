@@ -12,8 +12,8 @@ import pytest
 
 from esper_cmds import APIStatusError, AsyncPager, DeviceGroup, PaginationError, ValidationError
 
+from .._support import BASE_URL, make_client, make_router
 from ._drf import PATH, PagedServer
-from ._support import BASE_URL, make_client, make_router
 
 pytestmark = pytest.mark.anyio
 

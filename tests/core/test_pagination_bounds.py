@@ -15,8 +15,8 @@ import pytest
 
 from esper_cmds import NotFoundError, PaginationError, ValidationError
 
+from .._support import make_client, make_router
 from ._drf import PATH, PagedServer
-from ._support import make_client, make_router
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from esper_cmds import (
     ValidationError,
 )
 
-from ._support import (
+from .._support import (
     API_KEY,
     BASE_URL,
     DEVICE_A,

@@ -14,7 +14,7 @@ from esper_cmds import AmbiguousCreateError, EsperClient, RateLimitError
 from esper_cmds._ratelimit import RateLimit
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, Simulator
 
-from ._support import FakeClock
+from .._support import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +64,7 @@ async def test_2000_concurrent_status_iterations_share_20_connections() -> None:
                 async with anyio.create_task_group() as tg:
                     for _ in range(2000):
                         tg.start_soon(iterate)
-            assert client._transport.gate.limiter.total_tokens == 20
+            assert client.statistics().max_concurrency == 20
     assert seen == [10] * 2000
     assert sim.stats.calls["statuses"] == 2000
 
@@ -186,7 +186,7 @@ async def test_cancelled_call_over_loopback_frees_its_connection() -> None:
             with anyio.move_on_after(0.3) as scope:
                 await c.commands.list().first_page()
             assert scope.cancelled_caught
-            assert c._transport.gate.limiter.borrowed_tokens == 0
+            assert c.statistics().in_flight == 0
             with anyio.fail_after(2.5):
                 page = await c.commands.list().first_page()
     assert page.count == 0

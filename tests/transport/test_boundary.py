@@ -35,8 +35,7 @@ from esper_cmds import (
 )
 from esper_cmds._ratelimit import MAX_PAUSE, PauseEvent, TransportEvent
 
-from ._raw_server import drip, flood, serving
-from ._support import (
+from .._support import (
     API_KEY,
     BASE_URL,
     DEVICE,
@@ -49,6 +48,7 @@ from ._support import (
     make_router,
     page_json,
 )
+from ._raw_server import drip, flood, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -243,7 +243,7 @@ async def test_an_absurd_retry_after_pauses_the_client_for_at_most_the_cap(
         assert again.value.retry_after <= MAX_PAUSE
         client.clear_pause()
         await read_page(client)
-        clock.now += MAX_PAUSE  # and a pause never outlives the cap
+        clock.advance(MAX_PAUSE)  # and a pause never outlives the cap
         await read_page(client)
     assert route.call_count == 3
 
@@ -252,12 +252,12 @@ async def test_retry_after_zero_does_not_skip_backoff() -> None:
     """200 callers all told ``429, Retry-After: 0`` at the same instant: none is resent at that
     instant (the client pauses for a backoff window first), and all then succeed."""
     clock = FakeClock()
-    start = clock.now
+    start = clock.monotonic()
     sends: dict[str, list[float]] = {}
 
     def handler(request: httpx.Request) -> httpx.Response:
-        sends.setdefault(request.url.params["device"], []).append(clock.now)
-        if clock.now == start:  # the storm: everything sent at this instant is refused
+        sends.setdefault(request.url.params["device"], []).append(clock.monotonic())
+        if clock.monotonic() == start:  # the storm: everything sent at this instant is refused
             return httpx.Response(429, json=error_json(429), headers={"Retry-After": "0"})
         return httpx.Response(200, json=page_json())
 

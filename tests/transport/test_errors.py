@@ -25,7 +25,7 @@ from esper_cmds import (
 )
 from esper_cmds._retry import RetryPolicy
 
-from ._support import (
+from .._support import (
     API_KEY,
     COMMANDS_URL,
     DEVICE,
@@ -35,7 +35,7 @@ from ._support import (
     error_json,
     make_client,
     make_router,
-    request_json,
+    reboot_request_json,
 )
 
 pytestmark = pytest.mark.anyio
@@ -129,11 +129,12 @@ async def test_api_key_never_appears_anywhere(caplog: pytest.LogCaptureFixture) 
         ]
     )
     router.post(COMMANDS_URL).mock(
-        side_effect=[httpx.ReadTimeout("lost"), httpx.Response(201, json=request_json())]
+        side_effect=[httpx.ReadTimeout("lost"), httpx.Response(201, json=reboot_request_json())]
     )
     texts: list[str] = []
     async with make_client(router, clock, retry=RetryPolicy(max_attempts=4)) as client:
-        texts += [repr(client), repr(client._transport), repr(client._transport.retry)]
+        view = client.with_options(retry=RetryPolicy.never())
+        texts += [repr(client), repr(view), repr(client.statistics())]
         for call in (
             client.commands.statuses(REQUEST_ID).first_page,
             lambda: client.commands.create(command="REBOOT", devices=[DEVICE]),

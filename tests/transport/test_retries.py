@@ -14,7 +14,7 @@ from esper_cmds import AmbiguousCreateError, APITimeoutError, RateLimitError, Se
 from esper_cmds._ratelimit import PauseEvent, TransportEvent
 from esper_cmds._retry import GiveUpEvent, RetryAction, RetryEvent, RetryFailure, RetryPolicy
 
-from ._support import (
+from .._support import (
     API_KEY,
     COMMANDS_URL,
     DEVICE,
@@ -25,7 +25,7 @@ from ._support import (
     make_client,
     make_router,
     page_json,
-    request_json,
+    reboot_request_json,
 )
 
 pytestmark = pytest.mark.anyio
@@ -168,7 +168,7 @@ async def test_ambiguous_create_is_sent_exactly_once_even_with_generous_retries(
     """However many attempts are allowed, a create that timed out reading is never resent."""
     router, clock = make_router(), FakeClock()
     route = router.post(COMMANDS_URL).mock(
-        side_effect=[httpx.ReadTimeout("lost"), httpx.Response(201, json=request_json())]
+        side_effect=[httpx.ReadTimeout("lost"), httpx.Response(201, json=reboot_request_json())]
     )
     async with make_client(router, clock, retry=RetryPolicy(max_attempts=10)) as client:
         with pytest.raises(AmbiguousCreateError) as caught:
@@ -216,7 +216,7 @@ async def test_cancellation_mid_backoff_propagates_at_once() -> None:
                 await sleeping.wait()
                 tg.cancel_scope.cancel()
         assert route.call_count == 1
-        assert client._transport.gate.limiter.borrowed_tokens == 0
+        assert client.statistics().in_flight == 0
 
 
 async def test_cancellation_in_flight_releases_the_slot() -> None:
@@ -240,7 +240,7 @@ async def test_cancellation_in_flight_releases_the_slot() -> None:
                 tg.start_soon(client.commands.statuses(REQUEST_ID).first_page)
                 await started.wait()
                 tg.cancel_scope.cancel()
-            assert client._transport.gate.limiter.borrowed_tokens == 0
+            assert client.statistics().in_flight == 0
             page = await client.commands.statuses(REQUEST_ID).first_page()
     assert page.count == 0
     assert calls == 2
@@ -301,7 +301,20 @@ async def test_with_options_changes_the_policy_and_shares_the_gate() -> None:
         await client.commands.statuses(REQUEST_ID).first_page()  # 503 then 200: retried
         assert route.call_count == 2
         once = client.with_options(retry=RetryPolicy.never())
-        assert once._transport.gate is client._transport.gate
         with pytest.raises(ServerError):
             await once.commands.statuses(REQUEST_ID).first_page()
     assert route.call_count == 3
+
+
+async def test_a_view_shares_the_clients_429_pause() -> None:
+    """A 429 heard through a `with_options` view pauses the client it came from."""
+    router, clock = make_router(), FakeClock()
+    router.get(STATUS_URL).mock(side_effect=[throttled("30"), ok_page()])
+    async with make_client(router, clock) as client:
+        once = client.with_options(retry=RetryPolicy.never())
+        with pytest.raises(RateLimitError):
+            await once.commands.statuses(REQUEST_ID).first_page()
+        assert client.statistics().paused_for == pytest.approx(30.0)
+        assert once.statistics() == client.statistics()
+        await client.commands.statuses(REQUEST_ID).first_page()  # waits the pause out
+    assert clock.sleeps == [pytest.approx(30.0)]

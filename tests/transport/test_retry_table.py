@@ -26,7 +26,7 @@ from esper_cmds import (
 )
 from esper_cmds._retry import RetryFailure
 
-from ._support import (
+from .._support import (
     COMMANDS_URL,
     DEVICE,
     REQUEST_ID,
@@ -36,7 +36,7 @@ from ._support import (
     make_client,
     make_router,
     page_json,
-    request_json,
+    reboot_request_json,
 )
 
 pytestmark = pytest.mark.anyio
@@ -145,7 +145,7 @@ async def test_create_row(
 ) -> None:
     """A POST is resent only when it provably was not processed; otherwise sent exactly once."""
     router, clock = make_router(), FakeClock()
-    ok = httpx.Response(201, json=request_json())
+    ok = httpx.Response(201, json=reboot_request_json())
     route = router.post(COMMANDS_URL).mock(side_effect=[effect(), ok])
     async with make_client(router, clock) as client:
         if create == "R":

@@ -31,7 +31,7 @@ from esper_cmds._transport import Transport
 from esper_cmds.models import Page
 from esper_cmds.simulator import Simulator
 
-from ._support import (
+from .._support import (
     API_KEY,
     BASE_URL,
     DEVICE,
