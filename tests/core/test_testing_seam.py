@@ -12,9 +12,8 @@ import pytest
 from esper_cmds import RequestSummary, ValidationError, WatchSummary, WatchTimeoutError, testing
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, ManualClock, Simulator
 
-pytestmark = pytest.mark.anyio
 
-
+@pytest.mark.anyio
 async def test_fake_clock_moves_only_when_told() -> None:
     """Both readings stand still until `advance` or `sleep`; a sleep returns at once, recorded."""
     start = dt.datetime(2030, 5, 1, 12, tzinfo=dt.UTC)
@@ -54,6 +53,7 @@ def test_fixed_random_is_fixed_and_in_range() -> None:
             testing.fixed_random(bad)
 
 
+@pytest.mark.anyio
 async def test_client_on_a_simulator_waits_out_a_watch_on_fake_time() -> None:
     """A ten-minute `wait` on devices that never finish ends at exactly its timeout, on the
     client's fake clock, in well under a real second's worth of sleeping."""
@@ -75,6 +75,7 @@ async def test_client_on_a_simulator_waits_out_a_watch_on_fake_time() -> None:
     assert len(summary.pending[request.id]) == 3
 
 
+@pytest.mark.anyio
 async def test_hard_deadline_cuts_a_hung_round_whatever_the_clock() -> None:
     """A round stuck on a slow server is cut once the watch's time is up, with a fake clock as
     with the real one: the same code for every clock, bounded in real time."""

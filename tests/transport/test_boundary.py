@@ -50,8 +50,6 @@ from .._support import (
 )
 from ._raw_server import drip, flood, serving
 
-pytestmark = pytest.mark.anyio
-
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
@@ -80,6 +78,7 @@ async def create(client: EsperClient) -> Any:
     ],
     ids=["deep-json", "corrupt-gzip", "bad-bytes"],
 )
+@pytest.mark.anyio
 async def test_an_unreadable_success_is_malformed_for_a_read_and_ambiguous_for_a_create(
     content: bytes, headers: dict[str, str], why: str
 ) -> None:
@@ -112,6 +111,7 @@ async def test_an_unreadable_success_is_malformed_for_a_read_and_ambiguous_for_a
     ],
     ids=["400-deep", "404-corrupt-gzip", "500-deep"],
 )
+@pytest.mark.anyio
 async def test_an_unreadable_error_body_still_gives_the_status_error(
     status: int, content: bytes, headers: dict[str, str], error: type[Exception]
 ) -> None:
@@ -126,6 +126,7 @@ async def test_an_unreadable_error_body_still_gives_the_status_error(
     assert len(caught.value.body) <= 2000  # type: ignore[attr-defined]
 
 
+@pytest.mark.anyio
 async def test_any_exception_from_the_transport_becomes_typed() -> None:
     """A transport (or an in-process app) raising something httpx does not know: a read is
     retried and then raised as `APIConnectionError`; a create is ambiguous, not resent."""
@@ -144,6 +145,7 @@ async def test_any_exception_from_the_transport_becomes_typed() -> None:
             await create(client)
 
 
+@pytest.mark.anyio
 async def test_a_closed_client_says_so_at_once() -> None:
     """A call on a closed client raises `ClientClosedError` without retrying."""
     router, clock = make_router(), FakeClock()
@@ -169,6 +171,7 @@ def loopback_client(url: str, **overrides: Any) -> EsperClient:
     return EsperClient(**settings)
 
 
+@pytest.mark.anyio
 async def test_a_dripped_body_cannot_outlive_the_budget() -> None:
     """Each byte arrives well within the read timeout, but the call as a whole ends at its
     budget: `APITimeoutError` for a read, `AmbiguousCreateError` for a create."""
@@ -188,6 +191,7 @@ async def test_a_dripped_body_cannot_outlive_the_budget() -> None:
 
 
 @pytest.mark.parametrize("declare", [True, False], ids=["content-length", "chunked"])
+@pytest.mark.anyio
 async def test_a_huge_body_is_refused_not_read_whole(declare: bool) -> None:
     """A body over ``max_response_bytes`` fails as malformed once the limit is passed (at once
     when its Content-Length says so), instead of being held in memory."""
@@ -198,6 +202,7 @@ async def test_a_huge_body_is_refused_not_read_whole(declare: bool) -> None:
                 await read_page(client)
 
 
+@pytest.mark.anyio
 async def test_a_compressed_bomb_is_measured_after_decompression() -> None:
     """10 MB of zeros gzip to ~10 KB: the limit applies to what would be held, not the wire."""
     bomb = gzip.compress(b"0" * 10_000_000)
@@ -216,6 +221,7 @@ async def test_a_compressed_bomb_is_measured_after_decompression() -> None:
         "Fri, 31 Dec 9999 23:59:59 GMT"), usegmt=True)],
     ids=["1e308", "year-9999"],
 )  # fmt: skip
+@pytest.mark.anyio
 async def test_an_absurd_retry_after_pauses_the_client_for_at_most_the_cap(
     retry_after: str,
 ) -> None:
@@ -248,6 +254,7 @@ async def test_an_absurd_retry_after_pauses_the_client_for_at_most_the_cap(
     assert route.call_count == 3
 
 
+@pytest.mark.anyio
 async def test_retry_after_zero_does_not_skip_backoff() -> None:
     """200 callers all told ``429, Retry-After: 0`` at the same instant: none is resent at that
     instant (the client pauses for a backoff window first), and all then succeed."""
@@ -287,6 +294,7 @@ async def test_retry_after_zero_does_not_skip_backoff() -> None:
     ],
     ids=["gzip", "deflate-zlib", "deflate-raw"],
 )
+@pytest.mark.anyio
 async def test_compressed_bodies_are_read(encoding: str, encode: Any) -> None:
     """The transport inflates gzip and both kinds of deflate itself, in bounded steps."""
     body = json.dumps(page_json()).encode()
@@ -299,6 +307,7 @@ async def test_compressed_bodies_are_read(encoding: str, encode: Any) -> None:
 
 
 @pytest.mark.parametrize("encoding", ["gzip, gzip", "br", "gzip, identity, deflate"])
+@pytest.mark.anyio
 async def test_stacked_or_unasked_codings_are_refused(encoding: str) -> None:
     """The client asks for gzip or deflate once; a stack of codings (986 bytes of ``gzip, gzip``
     used to inflate to 512 MB) or one it did not ask for is an unreadable body."""
@@ -320,6 +329,7 @@ async def test_stacked_or_unasked_codings_are_refused(encoding: str) -> None:
     assert sent[0].headers["Accept-Encoding"] == "gzip, deflate"
 
 
+@pytest.mark.anyio
 async def test_a_retry_waiting_out_another_calls_pause_ends_at_its_budget() -> None:
     """Call A (budget 0.5 s) gets a 500 and will retry; meanwhile call B's 429 pauses the whole
     client for 3 s. A's retry may not sit that out: it ends at its budget, unsent, with a

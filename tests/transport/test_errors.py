@@ -38,8 +38,6 @@ from .._support import (
     reboot_request_json,
 )
 
-pytestmark = pytest.mark.anyio
-
 NO_RETRY = RetryPolicy.never()
 
 
@@ -58,6 +56,7 @@ NO_RETRY = RetryPolicy.never()
     ],
     ids=["400", "401", "403", "404", "409", "429", "500", "503-html", "418"],
 )
+@pytest.mark.anyio
 async def test_status_errors(response: httpx.Response, error: type[APIStatusError]) -> None:
     """Each status maps to its class with status, Esper's message and the request."""
     router, clock = make_router(), FakeClock()
@@ -86,6 +85,7 @@ async def test_status_errors(response: httpx.Response, error: type[APIStatusErro
     ],
     ids=["connect", "protocol", "connect-timeout", "read-timeout"],
 )
+@pytest.mark.anyio
 async def test_transport_errors(effect: Exception, error: type[EsperError]) -> None:
     """httpx's transport errors become APIConnectionError or APITimeoutError, chained."""
     router, clock = make_router(), FakeClock()
@@ -106,6 +106,7 @@ async def test_transport_errors(effect: Exception, error: type[EsperError]) -> N
     ],
     ids=["truncated", "wrong-shape", "a-list", "html-page"],
 )
+@pytest.mark.anyio
 async def test_malformed_bodies(response: httpx.Response, why: str) -> None:
     """A success whose body is not the expected JSON raises MalformedResponseError."""
     router, clock = make_router(), FakeClock()
@@ -116,6 +117,7 @@ async def test_malformed_bodies(response: httpx.Response, why: str) -> None:
     assert caught.value.status_code == 200
 
 
+@pytest.mark.anyio
 async def test_api_key_never_appears_anywhere(caplog: pytest.LogCaptureFixture) -> None:
     """No log record, repr or exception text of any failure carries the API key."""
     caplog.set_level(logging.DEBUG)

@@ -21,9 +21,8 @@ from .._support import (
     page_json,
 )
 
-pytestmark = pytest.mark.anyio
 
-
+@pytest.mark.anyio
 async def test_one_429_pauses_every_request_of_the_client() -> None:
     """After a 429 with Retry-After 5, no request of the client is sent for 5 s: one 429 only."""
     router, clock = make_router(), FakeClock()
@@ -47,6 +46,7 @@ async def test_one_429_pauses_every_request_of_the_client() -> None:
     assert all(t >= start + 5 for t in sent_at[1:])
 
 
+@pytest.mark.anyio
 async def test_token_bucket_spaces_calls() -> None:
     """With 10 calls/s and no burst, 30 concurrent calls take 2.9 s of (fake) time, evenly."""
     router, clock = make_router(), FakeClock()
@@ -69,6 +69,7 @@ async def test_token_bucket_spaces_calls() -> None:
     assert sent_at[-1] - sent_at[0] == pytest.approx(2.9)
 
 
+@pytest.mark.anyio
 async def test_burst_goes_at_once_then_paces() -> None:
     """A bucket with burst 5 sends five calls without waiting, then one per 1/rate."""
     router, clock = make_router(), FakeClock()
@@ -87,6 +88,7 @@ async def test_burst_goes_at_once_then_paces() -> None:
     assert sent_at[7] - sent_at[0] == pytest.approx(0.3)
 
 
+@pytest.mark.anyio
 async def test_rate_is_cut_once_per_episode_then_recovers() -> None:
     """429s of requests sent before the cut do not cut again; a later 429 does; quiet restores."""
     router, clock = make_router(), FakeClock()
@@ -129,6 +131,7 @@ async def test_rate_is_cut_once_per_episode_then_recovers() -> None:
         assert client.statistics().rate == 100.0
 
 
+@pytest.mark.anyio
 async def test_concurrency_limit_caps_requests_in_flight() -> None:
     """200 concurrent calls never have more than `max_concurrency` requests in flight."""
     router, clock = make_router(), FakeClock()
@@ -153,6 +156,7 @@ async def test_concurrency_limit_caps_requests_in_flight() -> None:
     assert peak == 7
 
 
+@pytest.mark.anyio
 async def test_default_concurrency_follows_the_pool() -> None:
     """Without `max_concurrency`, the limit is the pool's ``max_connections``."""
     router, clock = make_router(), FakeClock()

@@ -28,8 +28,6 @@ from .._support import (
     reboot_request_json,
 )
 
-pytestmark = pytest.mark.anyio
-
 
 def ok_page() -> httpx.Response:
     """An empty page of statuses."""
@@ -42,6 +40,7 @@ def throttled(retry_after: str | None) -> httpx.Response:
     return httpx.Response(429, json=error_json(429, "slow down"), headers=headers)
 
 
+@pytest.mark.anyio
 async def test_retry_after_seconds_is_waited_exactly() -> None:
     """A 429 with ``Retry-After: 7`` is resent after exactly 7 s (by the fake clock)."""
     router, clock = make_router(), FakeClock()
@@ -52,6 +51,7 @@ async def test_retry_after_seconds_is_waited_exactly() -> None:
     assert sum(clock.sleeps) == pytest.approx(7.0)
 
 
+@pytest.mark.anyio
 async def test_retry_after_http_date_is_waited_until() -> None:
     """A 429 whose Retry-After is an HTTP date is resent once that moment has come."""
     router, clock = make_router(), FakeClock()
@@ -63,6 +63,7 @@ async def test_retry_after_http_date_is_waited_until() -> None:
     assert sum(clock.sleeps) == pytest.approx(25.0)
 
 
+@pytest.mark.anyio
 async def test_retry_after_above_cap_raises_with_retry_after() -> None:
     """A wait longer than the cap is not shortened: the 429 is raised with ``retry_after``."""
     router, clock = make_router(), FakeClock()
@@ -80,6 +81,7 @@ async def test_retry_after_above_cap_raises_with_retry_after() -> None:
         assert route.call_count == 1
 
 
+@pytest.mark.anyio
 async def test_429_without_retry_after_backs_off() -> None:
     """A bare 429 pauses the client for the backoff ceiling of that attempt."""
     router, clock = make_router(), FakeClock()
@@ -90,6 +92,7 @@ async def test_429_without_retry_after_backs_off() -> None:
     assert sum(clock.sleeps) == pytest.approx(0.5)
 
 
+@pytest.mark.anyio
 async def test_attempts_run_out() -> None:
     """A read failing every time is sent `max_attempts` times, then its error is raised."""
     router, clock = make_router(), FakeClock()
@@ -101,6 +104,7 @@ async def test_attempts_run_out() -> None:
     assert len(clock.sleeps) == 3
 
 
+@pytest.mark.anyio
 async def test_budget_stops_retrying() -> None:
     """No retry starts once the budget would be exceeded, however many attempts remain."""
     router, clock = make_router(), FakeClock()
@@ -114,6 +118,7 @@ async def test_budget_stops_retrying() -> None:
     assert route.call_count == 3
 
 
+@pytest.mark.anyio
 async def test_retry_after_beyond_budget_raises() -> None:
     """A Retry-After under the cap but past the call's budget raises instead of waiting."""
     router, clock = make_router(), FakeClock()
@@ -124,6 +129,7 @@ async def test_retry_after_beyond_budget_raises() -> None:
     assert caught.value.retry_after == 50.0
 
 
+@pytest.mark.anyio
 async def test_jitter_stays_within_bounds_in_the_transport() -> None:
     """Each real backoff the transport sleeps lies in ``[0, min(cap, base * 2**(n-1))]``."""
     router, clock = make_router(), FakeClock()
@@ -139,6 +145,7 @@ async def test_jitter_stays_within_bounds_in_the_transport() -> None:
                 assert 0.0 <= delay <= min(2.0, 0.25 * 2 ** (n - 1))
 
 
+@pytest.mark.anyio
 async def test_per_call_policy_overrides_the_client() -> None:
     """`with_options(retry=...)` replaces the client's policy for the calls made through it."""
     router, clock = make_router(), FakeClock()
@@ -154,6 +161,7 @@ async def test_per_call_policy_overrides_the_client() -> None:
         assert route.call_count == 3
 
 
+@pytest.mark.anyio
 async def test_per_client_policy_can_retry_a_cell() -> None:
     """A client whose table says retry 501 on reads does so; the default does not."""
     router, clock = make_router(), FakeClock()
@@ -164,6 +172,7 @@ async def test_per_client_policy_can_retry_a_cell() -> None:
     assert route.call_count == 2
 
 
+@pytest.mark.anyio
 async def test_ambiguous_create_is_sent_exactly_once_even_with_generous_retries() -> None:
     """However many attempts are allowed, a create that timed out reading is never resent."""
     router, clock = make_router(), FakeClock()
@@ -178,6 +187,7 @@ async def test_ambiguous_create_is_sent_exactly_once_even_with_generous_retries(
     assert clock.sleeps == []
 
 
+@pytest.mark.anyio
 async def test_pre_encoded_create_sends_those_bytes_and_reports_the_payload() -> None:
     """A create given its body as bytes sends exactly them, as JSON, on every attempt; an
     ambiguous outcome still reports the payload as a mapping."""
@@ -198,6 +208,7 @@ async def test_pre_encoded_create_sends_those_bytes_and_reports_the_payload() ->
     assert caught.value.payload == payload
 
 
+@pytest.mark.anyio
 async def test_cancellation_mid_backoff_propagates_at_once() -> None:
     """Cancelling a call while it sleeps between attempts ends it at once, slot released."""
     router = make_router()
@@ -219,6 +230,7 @@ async def test_cancellation_mid_backoff_propagates_at_once() -> None:
         assert client.statistics().in_flight == 0
 
 
+@pytest.mark.anyio
 async def test_cancellation_in_flight_releases_the_slot() -> None:
     """A call cancelled while its request is in flight frees its slot for the next caller."""
     router, clock = make_router(), FakeClock()
@@ -246,6 +258,7 @@ async def test_cancellation_in_flight_releases_the_slot() -> None:
     assert calls == 2
 
 
+@pytest.mark.anyio
 async def test_events_and_logs_describe_retries_and_pauses(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -277,6 +290,7 @@ async def test_events_and_logs_describe_retries_and_pauses(
     assert all(API_KEY not in m for m in messages)
 
 
+@pytest.mark.anyio
 async def test_a_broken_hook_does_not_break_requests(caplog: pytest.LogCaptureFixture) -> None:
     """An exception in the metrics hook is logged and ignored; the call still succeeds."""
     router, clock = make_router(), FakeClock()
@@ -291,6 +305,7 @@ async def test_a_broken_hook_does_not_break_requests(caplog: pytest.LogCaptureFi
     assert any("on_event hook raised" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.anyio
 async def test_with_options_changes_the_policy_and_shares_the_gate() -> None:
     """`with_options(retry=...)` sends once where the client retries, through the same gate."""
     router, clock = make_router(), FakeClock()
@@ -306,6 +321,7 @@ async def test_with_options_changes_the_policy_and_shares_the_gate() -> None:
     assert route.call_count == 3
 
 
+@pytest.mark.anyio
 async def test_a_view_shares_the_clients_429_pause() -> None:
     """A 429 heard through a `with_options` view pauses the client it came from."""
     router, clock = make_router(), FakeClock()

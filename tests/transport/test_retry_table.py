@@ -39,8 +39,6 @@ from .._support import (
     reboot_request_json,
 )
 
-pytestmark = pytest.mark.anyio
-
 Effect = Callable[[], Any]
 HTML = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
 
@@ -110,6 +108,7 @@ def test_cases_cover_every_failure_class() -> None:
 
 
 @pytest.mark.parametrize(("name", "failure", "effect", "read", "create", "error"), CASES, ids=IDS)
+@pytest.mark.anyio
 async def test_read_row(
     name: str,
     failure: RetryFailure,
@@ -135,6 +134,7 @@ async def test_read_row(
 
 
 @pytest.mark.parametrize(("name", "failure", "effect", "read", "create", "error"), CASES, ids=IDS)
+@pytest.mark.anyio
 async def test_create_row(
     name: str,
     failure: RetryFailure,

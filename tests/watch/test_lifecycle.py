@@ -57,8 +57,8 @@ async def test_one_step_per_round_sees_every_transition_once_in_order() -> None:
     }
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("seconds", [3.0, 600.0])
+@pytest.mark.anyio
 async def test_summary_matches_the_simulators_own_accounting(seconds: float) -> None:
     """Mid-flight at the deadline and at the end, the summary equals the simulator's own state."""
     sim = Simulator(devices=300, offline=0.0, seed=4, step_seconds=2.0, failure_rate=0.2)

@@ -169,7 +169,6 @@ async def test_transient_read_failure_is_retried_next_round() -> None:
     assert set(summary.requests[request.id].totals) == {CommandState.SUCCESS}
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -184,6 +183,7 @@ async def test_transient_read_failure_is_retried_next_round() -> None:
         ({"timeout": 5, "request_ids": ["not-a-uuid"]}, "request_ids"),
     ],
 )
+@pytest.mark.anyio
 async def test_bad_arguments_are_refused_before_any_call(
     kwargs: dict[str, object], field: str
 ) -> None:
