@@ -37,7 +37,7 @@ from .events import StateChange, WatchSummary
 from .tracker import ReadPlan, RequestTracker
 
 if TYPE_CHECKING:
-    from .._client import EsperClient
+    from .port import WatchPort
 
 __all__ = ["Poller"]
 
@@ -56,7 +56,7 @@ class Poller:
 
     def __init__(
         self,
-        client: EsperClient,
+        client: WatchPort,
         request_ids: Iterable[uuid.UUID | str | CommandRequest],
         *,
         timeout: float | None,

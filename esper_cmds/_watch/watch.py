@@ -16,7 +16,7 @@ from .events import StateChange, WatchSummary, WatchTimeoutError
 from .poller import Poller
 
 if TYPE_CHECKING:
-    from .._client import EsperClient
+    from .port import WatchPort
 
 __all__ = ["WatchChanges", "wait", "watch"]
 
@@ -66,7 +66,7 @@ class WatchChanges:
 
 @contextlib.asynccontextmanager
 async def watch(
-    client: EsperClient,
+    client: WatchPort,
     request_ids: Iterable[uuid.UUID | str | CommandRequest],
     *,
     timeout: float | None = None,  # noqa: ASYNC109 - a deadline over many polls, not one await
@@ -160,7 +160,7 @@ async def watch(
 
 
 async def wait(
-    client: EsperClient,
+    client: WatchPort,
     request_id: uuid.UUID | str | CommandRequest,
     *,
     timeout: float,  # noqa: ASYNC109 - a deadline over many polls, not one await
