@@ -50,6 +50,7 @@ import msgspec
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ._errors import ValidationError
 from ._uuids import uuid_from_text, uuids_from_texts
 from .models import CommandArgs, CommandRequest, CommandStatus, Device, DeviceGroup
 
@@ -394,12 +395,18 @@ def unstructure(value: Any) -> Any:
 def encode(value: Any) -> bytes:
     """A request body as JSON bytes: the one place a body is encoded (the transport sends bytes).
 
-    Compact and UTF-8, as httpx's ``json=`` writes it; NaN and infinity are refused (they are
-    not JSON). Raises `ValueError` or `TypeError` for a value JSON cannot hold.
+    Compact and UTF-8, as httpx's ``json=`` writes it. A value JSON cannot hold (NaN, infinity,
+    an object of no JSON type, a lone surrogate) is a `ValidationError` on ``request``: nothing
+    is sent.
     """
-    return json.dumps(
-        unstructure(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    ).encode()
+    why: str | None = None
+    try:
+        return json.dumps(
+            unstructure(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+    except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        why = f"{type(exc).__name__}: {exc}"
+    raise ValidationError("request", f"cannot be encoded as JSON ({why})", None)
 
 
 # --- decode: response bytes straight into the models, in C ------------------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -34,10 +33,8 @@ from .._validation import parse_uuid
 from ..models import CommandRequest, CommandStatus
 from .backoff import PollBackoff, check_number
 from .events import StateChange, WatchSummary
+from .port import WatchPort
 from .tracker import ReadPlan, RequestTracker
-
-if TYPE_CHECKING:
-    from .port import WatchPort
 
 __all__ = ["Poller"]
 

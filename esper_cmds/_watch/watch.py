@@ -6,7 +6,6 @@ import contextlib
 import math
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -14,9 +13,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from ..models import CommandRequest
 from .events import StateChange, WatchSummary, WatchTimeoutError
 from .poller import Poller
-
-if TYPE_CHECKING:
-    from .port import WatchPort
+from .port import WatchPort
 
 __all__ = ["WatchChanges", "wait", "watch"]
 

@@ -32,8 +32,10 @@ from esper_cmds import (
     RateLimitError,
     RetryPolicy,
     ServerError,
+    ValidationError,
 )
 from esper_cmds._ratelimit import MAX_PAUSE, PauseEvent, TransportEvent
+from esper_cmds._transport import Transport
 
 from .._support import (
     API_KEY,
@@ -376,3 +378,34 @@ async def test_a_retry_waiting_out_another_calls_pause_ends_at_its_budget() -> N
         tg.start_soon(call_b)
     assert answered.count("A") == 1  # the retry was never sent
     assert took[0] < 2.5  # the pause was 3 s; the budget 0.5 s
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "payload",
+    [{"x": float("nan")}, {"x": object()}, {"x": "\ud800"}],
+    ids=["nan", "object", "lone-surrogate"],
+)
+async def test_a_body_json_cannot_hold_is_refused_before_sending(payload: dict[str, Any]) -> None:
+    """A create body JSON cannot encode is a `ValidationError` on ``request``; nothing is sent."""
+    router = make_router()
+    route = router.route().mock(return_value=httpx.Response(500))
+    async with make_client(router) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.commands.create_from_payload(payload)
+    assert caught.value.field == "request"
+    assert route.call_count == 0
+
+
+@pytest.mark.anyio
+async def test_a_query_httpx_refuses_is_a_validation_error() -> None:
+    """The transport's last guard: a request httpx cannot build is refused, typed, unsent."""
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(500))
+    ) as http:
+        transport = Transport(http=http, base_url=httpx.URL(BASE_URL), api_key=API_KEY)
+        with pytest.raises(ValidationError) as caught:
+            await transport.request(
+                "GET", transport.url_for("/x/"), cast_to=dict, params={"q": "\ud800"}
+            )
+    assert caught.value.field == "request"
