@@ -32,27 +32,25 @@ import anyio.lowlevel
 from esper_cmds import EsperClient
 from esper_cmds._watch import watch
 from esper_cmds.simulator import ManualClock, Simulator
+from esper_cmds.testing import FakeClock
 
 
-class _RoundMeter:
-    """The watch's sleep and clock on simulated time, recording the server's calls per round."""
+class _RoundMeter(FakeClock):
+    """The client's clock on simulated time, recording the server's calls per round."""
 
     def __init__(self, sim: Simulator, clock: ManualClock, step: float) -> None:
+        super().__init__(start=clock.now(), drives=[clock])
         self.sim = sim
-        self.clock = clock
         self.step = step
         self.marks: list[int] = []
 
     def _calls(self) -> int:
         return sum(self.sim.stats.calls.values())
 
-    def now(self) -> float:
-        return self.clock.time()
-
     async def sleep(self, seconds: float) -> None:
         self.marks.append(self._calls())
         # One lifecycle step per round, whatever the back-off asked: every transition is seen.
-        self.clock.advance(self.step)
+        self.advance(self.step)
         await anyio.lowlevel.checkpoint()
 
     def per_round(self) -> list[int]:
@@ -115,19 +113,19 @@ async def measure(name: str, scenario: Scenario, *, offline: float, seconds: flo
     """Watch one scenario for `seconds` of simulated time and print its calls per round."""
     clock = ManualClock()
     sim = Simulator(devices=_ARGS.devices, offline=offline, seed=1, clock=clock, step_seconds=1.0)
+    meter = _RoundMeter(sim, clock, step=1.0)
     async with EsperClient(
         base_url=sim.base_url,
         api_key=sim.api_key,
         enterprise_id=sim.enterprise_id,
         transport=sim.transport,
         rate_limit=None,  # simulated time: pacing would only add real waiting
+        clock=meter,
+        sleep=meter.sleep,
     ) as client:
         ids = await scenario(client, sim, clock)
         sim.reset_stats()
-        meter = _RoundMeter(sim, clock, step=1.0)
-        async with watch(
-            client, ids, timeout=seconds, clock=meter.now, sleep=meter.sleep
-        ) as changes:
+        async with watch(client, ids, timeout=seconds) as changes:
             summary = await changes.wait()
     rounds = meter.per_round()
     later = rounds[1:] or [0]

@@ -4,17 +4,26 @@ Start with `EsperClient`; the data types are in `esper_cmds.models` (the most us
 here) and a faithful fake server for tests is in `esper_cmds.simulator`.
 """
 
+from __future__ import annotations
+
+import warnings as _warnings
+from typing import Any as _Any
+
 from ._budget import RateLimitBackend, SharedBudget, Turn
 from ._client import EsperClient
 from ._errors import (
     AmbiguousCreateError,
+    APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
     ConflictError,
-    ConnectionError,
     EsperError,
+    FanOutError,
+    JournalError,
+    JournalMismatchError,
     MalformedResponseError,
     NotFoundError,
     PaginationError,
@@ -22,9 +31,9 @@ from ._errors import (
     RateLimitError,
     ServerError,
     SharedBudgetError,
-    TimeoutError,
     TransportError,
     ValidationError,
+    WatchTimeoutError,
 )
 from ._fanout import (
     Chunk,
@@ -32,21 +41,19 @@ from ._fanout import (
     ChunkRetry,
     Created,
     Failed,
-    FanOutError,
     FanOutProgress,
     FanOutResult,
     FanOutStream,
     FanOutTotals,
-    JournalError,
-    JournalMismatchError,
     Reconciled,
     Resumed,
 )
 from ._pagination import AsyncPager
-from ._ratelimit import PauseEvent, RateChangeEvent, RateLimit, TransportEvent
+from ._ratelimit import ClientStatistics, PauseEvent, RateChangeEvent, RateLimit, TransportEvent
 from ._redis import RedisBackend
-from ._retry import Action, Failure, GiveUpEvent, RetryEvent, RetryPolicy
-from ._watch import RequestSummary, StateChange, WatchChanges, WatchSummary, WatchTimeoutError
+from ._retry import GiveUpEvent, RetryAction, RetryEvent, RetryFailure, RetryPolicy
+from ._version import package_version as _package_version
+from ._watch import RequestSummary, StateChange, WatchChanges, WatchSummary
 from .models import (
     Command,
     CommandArgs,
@@ -66,8 +73,9 @@ from .models import (
 )
 
 __all__ = [
+    "APIConnectionError",
     "APIStatusError",
-    "Action",
+    "APITimeoutError",
     "AmbiguousCreateError",
     "AsyncPager",
     "AuthenticationError",
@@ -76,6 +84,7 @@ __all__ = [
     "ChunkOutcome",
     "ChunkRetry",
     "ClientClosedError",
+    "ClientStatistics",
     "Command",
     "CommandArgs",
     "CommandRequest",
@@ -83,7 +92,6 @@ __all__ = [
     "CommandStatus",
     "CommandType",
     "ConflictError",
-    "ConnectionError",
     "Created",
     "Device",
     "DeviceGroup",
@@ -91,7 +99,6 @@ __all__ = [
     "EsperClient",
     "EsperError",
     "Failed",
-    "Failure",
     "FanOutError",
     "FanOutProgress",
     "FanOutResult",
@@ -114,7 +121,9 @@ __all__ = [
     "RedisBackend",
     "RequestSummary",
     "Resumed",
+    "RetryAction",
     "RetryEvent",
+    "RetryFailure",
     "RetryPolicy",
     "Schedule",
     "ScheduleArgs",
@@ -124,7 +133,6 @@ __all__ = [
     "StateChange",
     "StateTotal",
     "TimeType",
-    "TimeoutError",
     "TransportError",
     "TransportEvent",
     "Turn",
@@ -134,3 +142,26 @@ __all__ = [
     "WatchTimeoutError",
     "is_terminal",
 ]
+
+_DEPRECATED = {
+    "Action": ("RetryAction", RetryAction),
+    "ConnectionError": ("APIConnectionError", APIConnectionError),
+    "Failure": ("RetryFailure", RetryFailure),
+    "TimeoutError": ("APITimeoutError", APITimeoutError),
+}
+"""Old public names: still importable, with a warning. Not in ``__all__``, so ``import *``
+does not shadow the built-in ``ConnectionError``/``TimeoutError``."""
+
+
+def __getattr__(name: str) -> _Any:
+    if name == "__version__":
+        return _package_version()
+    if name in _DEPRECATED:
+        new_name, value = _DEPRECATED[name]
+        _warnings.warn(
+            f"esper_cmds.{name} is deprecated; use esper_cmds.{new_name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,12 +18,13 @@ import httpx
 
 from ._errors import ValidationError
 from ._fanout import fan_out, fan_out_iter
-from ._ratelimit import Clock, EventHook, RateLimit, Sleep, SystemClock
+from ._ratelimit import ClientStatistics, Clock, EventHook, RateLimit, Sleep, SystemClock
 from ._redis import REDIS_URL_ENV, RedisBackend
 from ._resources import Commands, Devices, Groups
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._validation import parse_uuid
+from ._version import package_version
 from ._watch import wait, watch
 
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_RATE_LIMIT", "DEFAULT_TIMEOUT", "EsperClient"]
@@ -39,7 +40,7 @@ DEFAULT_RATE_LIMIT = RateLimit()
 
 _UNBOUNDED_POOL_CONCURRENCY = 100
 
-_USER_AGENT = "esper-cmds/0.1"
+_USER_AGENT = f"esper-cmds/{package_version()}"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -247,6 +248,14 @@ class EsperClient:
             await self._transport.gate.close()
         finally:
             await self._http.aclose()
+
+    def statistics(self) -> ClientStatistics:
+        """Where the client's pacing and concurrency stand now: the rate it paces at, the
+        requests in flight, and what is left of a 429 pause (for metrics, and tests).
+
+        .. versionadded:: 0.1
+        """
+        return self._transport.gate.statistics()
 
     def clear_pause(self) -> None:
         """End the client-wide pause a 429 imposed, so the next call is sent at once.

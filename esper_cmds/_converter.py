@@ -50,10 +50,11 @@ import msgspec
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ._errors import ValidationError
 from ._uuids import uuid_from_text, uuids_from_texts
 from .models import CommandArgs, CommandRequest, CommandStatus, Device, DeviceGroup
 
-__all__ = ["NotJSONError", "converter", "decode", "structure", "unstructure"]
+__all__ = ["NotJSONError", "converter", "decode", "encode", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -389,6 +390,23 @@ def structure(data: Any, cls: type[T]) -> T:
 def unstructure(value: Any) -> Any:
     """Turn a model into JSON-ready data, leaving out unset fields."""
     return converter.unstructure(value)
+
+
+def encode(value: Any) -> bytes:
+    """A request body as JSON bytes: the one place a body is encoded (the transport sends bytes).
+
+    Compact and UTF-8, as httpx's ``json=`` writes it. A value JSON cannot hold (NaN, infinity,
+    an object of no JSON type, a lone surrogate) is a `ValidationError` on ``request``: nothing
+    is sent.
+    """
+    why: str | None = None
+    try:
+        return json.dumps(
+            unstructure(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+    except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        why = f"{type(exc).__name__}: {exc}"
+    raise ValidationError("request", f"cannot be encoded as JSON ({why})", None)
 
 
 # --- decode: response bytes straight into the models, in C ------------------------------------

@@ -1,26 +1,37 @@
 """Every exception the library raises, in one tree::
 
     EsperError
-    ├── ValidationError            bad input, refused before anything is sent
-    ├── ClientClosedError          the client was used after it was closed
+    ├── ValidationError            bad input, refused before anything is sent (also a ValueError)
+    ├── ClientClosedError          the client was used after it was closed (also a RuntimeError)
     ├── PaginationError            a link cycle, or a link that leaves the API
     ├── SharedBudgetError          the shared rate limit (Redis) cannot be reached; not sent
     ├── TransportError             no usable HTTP response
-    │   ├── ConnectionError        could not connect, or the connection broke
-    │   └── TimeoutError           connect, read, write or pool timeout
+    │   ├── APIConnectionError     could not connect, or the connection broke
+    │   └── APITimeoutError        connect, read, write or pool timeout
     ├── MalformedResponseError     a response that is not the JSON it should be
     ├── AmbiguousCreateError       a create that may or may not have been stored
-    └── APIStatusError             an error status from Esper
-        ├── BadRequestError        400
-        ├── AuthenticationError    401
-        ├── PermissionDeniedError  403
-        ├── NotFoundError          404
-        ├── ConflictError          409
-        ├── RateLimitError         429 (or the client paused by one), with ``retry_after``
-        └── ServerError            5xx
+    ├── APIStatusError             an error status from Esper
+    │   ├── BadRequestError        400
+    │   ├── AuthenticationError    401
+    │   ├── PermissionDeniedError  403
+    │   ├── NotFoundError          404
+    │   ├── ConflictError          409
+    │   ├── RateLimitError         429 (or the client paused by one), with ``retry_after``
+    │   └── ServerError            5xx
+    ├── FanOutError                a fan-out had failed chunks (``raise_for_failures``)
+    ├── JournalError               a fan-out journal cannot be used; the run stopped
+    │   └── JournalMismatchError   the journal is another fan-out's (also a ValueError)
+    └── WatchTimeoutError          ``wait`` ran out of time with devices pending
 
-Each error raised about a request carries ``method`` and ``url``; status errors also carry Esper's
-``message`` and ``errors``. The API key is never part of any of them.
+Each error raised about a request (the transport, malformed, ambiguous and status errors) carries
+``method`` and ``url``; status errors also carry Esper's ``message`` and ``errors``. The API key
+is never part of any of them. Every class here is importable as ``esper_cmds.<Name>``, which is
+also its ``__module__``.
+
+`APIConnectionError` and `APITimeoutError` were called ``ConnectionError`` and ``TimeoutError``
+until 0.1: those names shadowed the built-ins (whose ``OSError`` base an ``except OSError``
+around file I/O would have caught too), so they were renamed rather than made subclasses of
+the built-ins; the old names still work from ``esper_cmds`` with a `DeprecationWarning`.
 """
 
 from __future__ import annotations
@@ -33,14 +44,18 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "APIConnectionError",
     "APIStatusError",
+    "APITimeoutError",
     "AmbiguousCreateError",
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
     "ConflictError",
-    "ConnectionError",
     "EsperError",
+    "FanOutError",
+    "JournalError",
+    "JournalMismatchError",
     "MalformedResponseError",
     "NotFoundError",
     "PaginationError",
@@ -48,9 +63,9 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "SharedBudgetError",
-    "TimeoutError",
     "TransportError",
     "ValidationError",
+    "WatchTimeoutError",
     "redact",
     "status_error",
 ]
@@ -122,12 +137,24 @@ class TransportError(_RequestError):
     """No usable response arrived."""
 
 
-class ConnectionError(TransportError):
-    """The connection could not be made, or broke before a full response."""
+class APIConnectionError(TransportError):
+    """The connection could not be made, or broke before a full response.
+
+    .. versionchanged:: 0.1 Renamed from ``ConnectionError``, which shadowed the built-in.
+    """
 
 
-class TimeoutError(TransportError):
-    """A connect, read, write or pool timeout."""
+class APITimeoutError(TransportError):
+    """A connect, read, write or pool timeout, or the call's time budget ran out.
+
+    .. versionchanged:: 0.1 Renamed from ``TimeoutError``, which shadowed the built-in.
+    """
+
+
+# The old names, for code inside the library that still says them; the public ones warn
+# (``esper_cmds.__getattr__``).
+ConnectionError = APIConnectionError
+TimeoutError = APITimeoutError
 
 
 class MalformedResponseError(_RequestError):
@@ -211,7 +238,7 @@ class ServerError(APIStatusError):
     """5xx: the server failed."""
 
 
-class AmbiguousCreateError(EsperError):
+class AmbiguousCreateError(_RequestError):
     """A create whose outcome is unknown: it may have been stored, so it was not resent.
 
     Raised, under the default `RetryPolicy`, for a read or write timeout, a connection dropped
@@ -220,7 +247,9 @@ class AmbiguousCreateError(EsperError):
     command and devices created within ``[started_at, finished_at]`` (the fan-out does this).
 
     Attributes:
-        payload: The exact JSON body that was sent.
+        method: The HTTP method (``POST``).
+        url: The URL it was sent to.
+        payload: The exact JSON body that was sent, decoded.
         started_at: When the first attempt began (UTC).
         finished_at: When the ambiguous attempt ended (UTC).
         cause: The underlying error.
@@ -229,18 +258,74 @@ class AmbiguousCreateError(EsperError):
     def __init__(
         self,
         *,
+        method: str,
+        url: str,
         payload: Mapping[str, Any],
         started_at: dt.datetime,
         finished_at: dt.datetime,
         cause: EsperError,
     ) -> None:
         super().__init__(
-            f"create may or may not have been stored ({cause}); not resent automatically"
+            f"create may or may not have been stored ({cause}); not resent automatically",
+            method=method,
+            url=url,
         )
         self.payload = payload
         self.started_at = started_at
         self.finished_at = finished_at
         self.cause = cause
+
+
+class FanOutError(EsperError):
+    """Raised by `FanOutResult.raise_for_failures` when any chunk failed.
+
+    Attributes:
+        result: The whole `FanOutResult`, with the successes.
+        failed: The failed chunks (`Failed` outcomes).
+    """
+
+    # `result` is a FanOutResult; typed loosely so this module imports nothing of the fan-out
+    # (the error tree sits below every other module, with no cycle even for the type checker).
+    def __init__(self, result: Any) -> None:
+        self.result = result
+        self.failed = result.failed
+        first = self.failed[0]
+        super().__init__(
+            f"{len(self.failed)} of {len(result.outcomes)} chunks failed"
+            f" ({result.totals.targets_failed} targets); first: chunk {first.chunk.index}:"
+            f" {first.error}"
+        )
+
+
+class JournalError(EsperError):
+    """The journal cannot be used: it is in use by another run, unreadable or unwritable.
+
+    The fan-out stops rather than go on blind.
+    """
+
+
+class JournalMismatchError(JournalError, ValueError):
+    """The journal was written for other inputs (or is not a fan-out journal): it is refused."""
+
+
+class WatchTimeoutError(EsperError):
+    """The deadline passed before every device was done.
+
+    Attributes:
+        summary: Where everything stood at the deadline (a `WatchSummary`), including the
+            pending devices.
+
+    .. versionadded:: 0.1
+    """
+
+    # `summary` is a WatchSummary, typed loosely for the same reason as FanOutError's result.
+    def __init__(self, summary: Any) -> None:
+        self.summary = summary
+        pending = sum(len(devices) for devices in summary.pending.values())
+        super().__init__(
+            f"deadline passed with {pending} device(s) of {len(summary.pending)} request(s) "
+            "not done"
+        )
 
 
 _BY_STATUS: dict[int, builtins.type[APIStatusError]] = {
@@ -296,3 +381,11 @@ def status_error(
     if cls is RateLimitError:
         return RateLimitError(text, retry_after=retry_after, **kwargs)
     return cls(text, **kwargs)
+
+
+# One way in: every exception says it is ``esper_cmds.X`` (in reprs, tracebacks and pickles),
+# wherever it is defined, so the modules behind the underscore can move.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, builtins.type) and issubclass(_obj, BaseException):
+        _obj.__module__ = "esper_cmds"

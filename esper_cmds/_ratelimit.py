@@ -32,6 +32,7 @@ __all__ = [
     "MAX_PAUSE",
     "ClientGate",
     "ClientPaused",
+    "ClientStatistics",
     "Clock",
     "EventHook",
     "PauseEvent",
@@ -229,6 +230,26 @@ def _quota(headers: Mapping[str, str], utcnow: dt.datetime) -> tuple[float, floa
     return remaining, reset
 
 
+@attrs.frozen
+class ClientStatistics:
+    """A snapshot of a client's pacing and concurrency, from `EsperClient.statistics`.
+
+    Shared by the client and every `EsperClient.with_options` view of it.
+
+    .. versionadded:: 0.1
+    """
+
+    rate: float
+    """Calls per second the client paces at now (``inf`` while nothing is paced); it falls after
+    a 429 and recovers in steps."""
+    max_concurrency: int
+    """Requests that may be in flight at once."""
+    in_flight: int
+    """Requests in flight now (holding a concurrency slot)."""
+    paused_for: float
+    """Seconds left of a client-wide pause a 429 imposed (0 when not paused)."""
+
+
 class ClientGate:
     """Strictly private: the pause, the token bucket and the concurrency limit of one client.
 
@@ -299,6 +320,15 @@ class ClientGate:
         stack, self._opened, self._shared = self._opened, None, None
         if stack is not None:
             await stack.aclose()
+
+    def statistics(self) -> ClientStatistics:
+        """Where pacing and concurrency stand now."""
+        return ClientStatistics(
+            rate=self.rate,
+            max_concurrency=int(self.limiter.total_tokens),
+            in_flight=int(self.limiter.borrowed_tokens),
+            paused_for=max(0.0, self._paused_until - self._clock.monotonic()),
+        )
 
     def slot(self) -> anyio.CapacityLimiter:
         """The concurrency limiter (``async with gate.slot():`` around one attempt)."""

@@ -1,6 +1,6 @@
 """`RetryPolicy`: what is retried, how long to wait, and when to give up.
 
-The policy is a pure, frozen value: a table from (method, failure class) to an `Action`, the
+The policy is a pure, frozen value: a table from (method, failure class) to a `RetryAction`, the
 backoff parameters and the limits. It never sleeps, reads a clock or draws random numbers itself;
 the transport hands it the time and a random number, so every decision is a plain function call
 that tests can check exhaustively.
@@ -41,6 +41,7 @@ import datetime as dt
 import email.utils
 import enum
 from collections.abc import Mapping
+from typing import Literal
 
 import attrs
 import httpx
@@ -55,19 +56,24 @@ __all__ = [
     "Action",
     "Failure",
     "GiveUpEvent",
+    "RetryAction",
     "RetryEvent",
+    "RetryFailure",
     "RetryPolicy",
+    "Verdict",
     "classify_exception",
     "classify_status",
+    "decide",
     "full_jitter",
     "parse_retry_after",
 ]
 
 
-class Failure(enum.StrEnum):
-    """The failure classes the retry table is keyed by.
+class RetryFailure(enum.StrEnum):
+    """The failure classes the retry table is keyed by (its rows).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1 Renamed from ``Failure``.
     """
 
     CONNECT_ERROR = "connect_error"
@@ -93,10 +99,11 @@ class Failure(enum.StrEnum):
     """A success status whose body is not the JSON expected."""
 
 
-class Action(enum.StrEnum):
-    """What the transport does with a failure.
+class RetryAction(enum.StrEnum):
+    """What the transport does with a failure (the retry table's cells).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1 Renamed from ``Action``.
     """
 
     RETRY = "retry"
@@ -107,57 +114,66 @@ class Action(enum.StrEnum):
     """Raise `AmbiguousCreateError` carrying the payload: it may have been stored."""
 
 
+# The old names, for code inside the library; ``esper_cmds.Failure``/``Action`` warn.
+Failure = RetryFailure
+Action = RetryAction
+
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Methods that change nothing on the server, so a resend is always harmless."""
 
-_R, _X, _A = Action.RETRY, Action.RAISE, Action.AMBIGUOUS
+_R, _X, _A = RetryAction.RETRY, RetryAction.RAISE, RetryAction.AMBIGUOUS
 
-DEFAULT_READ_RULES: Mapping[Failure, Action] = {
-    **dict.fromkeys(Failure, _R),
-    Failure.LOCAL_ERROR: _X,
-    Failure.OTHER_5XX: _X,
-    Failure.CLIENT_ERROR: _X,
-    Failure.MALFORMED: _X,
+DEFAULT_READ_RULES: Mapping[RetryFailure, RetryAction] = {
+    **dict.fromkeys(RetryFailure, _R),
+    RetryFailure.LOCAL_ERROR: _X,
+    RetryFailure.OTHER_5XX: _X,
+    RetryFailure.CLIENT_ERROR: _X,
+    RetryFailure.MALFORMED: _X,
 }
 """Reads retry every transient failure; a definite refusal or a bad body is raised."""
 
-DEFAULT_CREATE_RULES: Mapping[Failure, Action] = {
-    **dict.fromkeys(Failure, _A),
-    Failure.CONNECT_ERROR: _R,
-    Failure.CONNECT_TIMEOUT: _R,
-    Failure.POOL_TIMEOUT: _R,
-    Failure.STATUS_408: _R,
-    Failure.STATUS_429: _R,
-    Failure.STATUS_503_RETRY_AFTER: _R,
-    Failure.LOCAL_ERROR: _X,
-    Failure.CLIENT_ERROR: _X,
+DEFAULT_CREATE_RULES: Mapping[RetryFailure, RetryAction] = {
+    **dict.fromkeys(RetryFailure, _A),
+    RetryFailure.CONNECT_ERROR: _R,
+    RetryFailure.CONNECT_TIMEOUT: _R,
+    RetryFailure.POOL_TIMEOUT: _R,
+    RetryFailure.STATUS_408: _R,
+    RetryFailure.STATUS_429: _R,
+    RetryFailure.STATUS_503_RETRY_AFTER: _R,
+    RetryFailure.LOCAL_ERROR: _X,
+    RetryFailure.CLIENT_ERROR: _X,
 }
 """Creates retry only what provably was not processed; anything else that may have been is
 ambiguous, never resent."""
 
 
 def _merge(
-    defaults: Mapping[Failure, Action], rules: Mapping[Failure | str, Action | str]
-) -> Mapping[Failure, Action]:
+    defaults: Mapping[RetryFailure, RetryAction],
+    rules: Mapping[RetryFailure | str, RetryAction | str],
+) -> Mapping[RetryFailure, RetryAction]:
     if not isinstance(rules, Mapping):
         raise ValidationError("rules", "must map failure classes to actions", rules)
     merged = dict(defaults)
     for key, value in rules.items():
         try:
-            merged[Failure(key)] = Action(value)
+            merged[RetryFailure(key)] = RetryAction(value)
         except ValueError:
-            failures, actions = ", ".join(Failure), ", ".join(Action)
+            failures, actions = ", ".join(RetryFailure), ", ".join(RetryAction)
             raise ValidationError(
                 "rules", f"keys must be one of {failures}; values one of {actions}", {key: value}
             ) from None
     return merged
 
 
-def _read_rules(rules: Mapping[Failure | str, Action | str]) -> Mapping[Failure, Action]:
+def _read_rules(
+    rules: Mapping[RetryFailure | str, RetryAction | str],
+) -> Mapping[RetryFailure, RetryAction]:
     return _merge(DEFAULT_READ_RULES, rules)
 
 
-def _create_rules(rules: Mapping[Failure | str, Action | str]) -> Mapping[Failure, Action]:
+def _create_rules(
+    rules: Mapping[RetryFailure | str, RetryAction | str],
+) -> Mapping[RetryFailure, RetryAction]:
     return _merge(DEFAULT_CREATE_RULES, rules)
 
 
@@ -191,15 +207,19 @@ class RetryPolicy:
     max_delay: float = attrs.field(default=8.0, validator=in_range(0))
     budget: float = attrs.field(default=60.0, validator=in_range(0, above=True))
     max_retry_after: float = attrs.field(default=120.0, validator=in_range(0))
-    read_rules: Mapping[Failure, Action] = attrs.field(factory=dict, converter=_read_rules)
-    create_rules: Mapping[Failure, Action] = attrs.field(factory=dict, converter=_create_rules)
+    read_rules: Mapping[RetryFailure, RetryAction] = attrs.field(
+        factory=dict, converter=_read_rules
+    )
+    create_rules: Mapping[RetryFailure, RetryAction] = attrs.field(
+        factory=dict, converter=_create_rules
+    )
 
     @classmethod
     def never(cls) -> RetryPolicy:
         """A policy that sends every request once (ambiguous creates are still reported as such)."""
         return cls(max_attempts=1)
 
-    def action(self, method: str, failure: Failure) -> Action:
+    def action(self, method: str, failure: RetryFailure) -> RetryAction:
         """The table's cell for `method` and `failure`."""
         rules = self.read_rules if method.upper() in READ_METHODS else self.create_rules
         return rules[failure]
@@ -212,6 +232,64 @@ class RetryPolicy:
             random: A number in ``[0, 1)``; the transport draws it.
         """
         return full_jitter(retry_number, base=self.base_delay, cap=self.max_delay, random=random)
+
+    def throttle_pause(self, attempt: int, retry_after: float | None) -> float:
+        """The client-wide pause after a 429 on `attempt`: the server's ``Retry-After``, but
+        never shorter than a full backoff window, so ``Retry-After: 0`` cannot start a storm."""
+        return max(retry_after or 0.0, self.backoff(attempt, 1.0))
+
+
+@attrs.frozen
+class Verdict:
+    """Strictly private: what to do after one failed attempt (`decide`'s answer).
+
+    Attributes:
+        cell: The table's cell for the method and failure.
+        outcome: ``retry`` (send again after `delay`), ``raise`` (the attempt's typed error) or
+            ``ambiguous`` (`AmbiguousCreateError`; never for a read).
+        delay: Seconds to wait before the next attempt (0 unless retrying).
+    """
+
+    cell: RetryAction
+    outcome: Literal["retry", "raise", "ambiguous"]
+    delay: float = 0.0
+
+
+def decide(
+    policy: RetryPolicy,
+    *,
+    method: str,
+    failure: RetryFailure,
+    retry_after: float | None,
+    attempt: int,
+    elapsed: float,
+    random: float,
+) -> Verdict:
+    """The verdict on failed attempt number `attempt`: a pure function of its arguments.
+
+    Args:
+        policy: The call's policy.
+        method: The HTTP method.
+        failure: The attempt's failure class.
+        retry_after: The server's ``Retry-After`` in seconds, if it sent one.
+        attempt: 1 for the first attempt.
+        elapsed: Seconds since the first attempt was sent.
+        random: A number in ``[0, 1)`` for the backoff's jitter.
+    """
+    cell = policy.action(method, failure)
+    if cell is RetryAction.RETRY:
+        # Retry-After is a floor, not a replacement for backoff: 0 means "soon", not "now".
+        delay = max(retry_after or 0.0, policy.backoff(attempt, random))
+        within_limits = (
+            (retry_after is None or retry_after <= policy.max_retry_after)
+            and attempt < policy.max_attempts
+            and elapsed + delay < policy.budget
+        )
+        if within_limits:
+            return Verdict(cell, "retry", delay)
+    if cell is RetryAction.AMBIGUOUS and method.upper() not in READ_METHODS:
+        return Verdict(cell, "ambiguous")
+    return Verdict(cell, "raise")
 
 
 def full_jitter(retry_number: int, *, base: float, cap: float, random: float) -> float:
@@ -230,38 +308,38 @@ def full_jitter(retry_number: int, *, base: float, cap: float, random: float) ->
     return random * min(cap, base * 2.0**exponent)
 
 
-def classify_exception(exc: httpx.TransportError) -> Failure:
+def classify_exception(exc: httpx.TransportError) -> RetryFailure:
     """The failure class of an httpx transport error."""
     # Order matters: ConnectTimeout and PoolTimeout are TimeoutExceptions too.
     if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
-        return Failure.LOCAL_ERROR
+        return RetryFailure.LOCAL_ERROR
     if isinstance(exc, httpx.ConnectTimeout):
-        return Failure.CONNECT_TIMEOUT
+        return RetryFailure.CONNECT_TIMEOUT
     if isinstance(exc, httpx.PoolTimeout):
-        return Failure.POOL_TIMEOUT
+        return RetryFailure.POOL_TIMEOUT
     if isinstance(exc, httpx.ConnectError):
-        return Failure.CONNECT_ERROR
+        return RetryFailure.CONNECT_ERROR
     if isinstance(exc, httpx.WriteTimeout):
-        return Failure.WRITE_TIMEOUT
+        return RetryFailure.WRITE_TIMEOUT
     if isinstance(exc, httpx.TimeoutException):
-        return Failure.READ_TIMEOUT
-    return Failure.DROPPED
+        return RetryFailure.READ_TIMEOUT
+    return RetryFailure.DROPPED
 
 
-def classify_status(status: int, *, has_retry_after: bool) -> Failure:
+def classify_status(status: int, *, has_retry_after: bool) -> RetryFailure:
     """The failure class of an error status (`status` >= 400)."""
     if status == 503:
-        return Failure.STATUS_503_RETRY_AFTER if has_retry_after else Failure.STATUS_503
+        return RetryFailure.STATUS_503_RETRY_AFTER if has_retry_after else RetryFailure.STATUS_503
     by_status = {
-        408: Failure.STATUS_408,
-        429: Failure.STATUS_429,
-        500: Failure.STATUS_500,
-        502: Failure.STATUS_502,
-        504: Failure.STATUS_504,
+        408: RetryFailure.STATUS_408,
+        429: RetryFailure.STATUS_429,
+        500: RetryFailure.STATUS_500,
+        502: RetryFailure.STATUS_502,
+        504: RetryFailure.STATUS_504,
     }
     if status in by_status:
         return by_status[status]
-    return Failure.OTHER_5XX if status >= 500 else Failure.CLIENT_ERROR
+    return RetryFailure.OTHER_5XX if status >= 500 else RetryFailure.CLIENT_ERROR
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
@@ -302,7 +380,7 @@ class RetryEvent:
     """The URL path (never the query, never a header)."""
     attempt: int
     """The attempt that failed (1 for the first)."""
-    failure: Failure
+    failure: RetryFailure
     """Why it failed."""
     delay: float
     """Seconds until the next attempt (for a 429, the client-wide pause)."""
@@ -321,7 +399,7 @@ class GiveUpEvent:
     """The URL path."""
     attempt: int
     """The attempt that failed last."""
-    failure: Failure
+    failure: RetryFailure
     """Why it failed."""
-    action: Action
+    action: RetryAction
     """The table's cell: ``raise``/``ambiguous``, or ``retry`` when a limit stopped it."""

@@ -10,13 +10,14 @@ at once, and ``async with`` releases the slot (and httpx the connection) on the 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json as jsonlib
 import logging
 import math
 import random as _random
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import attrs
@@ -26,13 +27,13 @@ from ._budget import bucket_name
 from ._converter import NotJSONError, decode
 from ._errors import (
     AmbiguousCreateError,
+    APIConnectionError,
+    APITimeoutError,
     ClientClosedError,
-    ConnectionError,
     EsperError,
     MalformedResponseError,
     PaginationError,
     RateLimitError,
-    TimeoutError,
     TransportError,
     ValidationError,
     redact,
@@ -49,14 +50,14 @@ from ._ratelimit import (
     TransportEvent,
 )
 from ._retry import (
-    READ_METHODS,
-    Action,
-    Failure,
     GiveUpEvent,
     RetryEvent,
+    RetryFailure,
     RetryPolicy,
+    Verdict,
     classify_exception,
     classify_status,
+    decide,
     parse_retry_after,
 )
 
@@ -178,15 +179,15 @@ class Transport:
         *,
         cast_to: type[T],
         params: Mapping[str, str] | None = None,
-        json: Any = None,
-        encoded_json: bytes | None = None,
+        body: bytes | None = None,
         retry: RetryPolicy | None = None,
     ) -> T:
         """Send one request under the retry policy and decode its JSON into `cast_to`.
 
-        This is the library's one boundary with httpx, json, the converter and the OS: whatever
-        goes wrong below it leaves as a typed `EsperError` (cancellation always propagates), with
-        the API key scrubbed from every text a server or httpx put in it.
+        This is the library's one boundary with httpx, the converter and the OS: whatever goes
+        wrong below it leaves as a typed `EsperError` (cancellation always propagates), with the
+        API key scrubbed from every text a server or httpx put in it. The loop is here; every
+        decision is `_outcome`'s (what an attempt came to) and `decide`'s (what to do next).
 
         Args:
             method: The HTTP method; GET/HEAD/OPTIONS use the policy's read rules, others its
@@ -194,9 +195,8 @@ class Transport:
             url: The absolute URL (`url_for` or `rebase_link`).
             cast_to: The type to structure the JSON body into.
             params: Query parameters.
-            json: The JSON body; it is encoded once, so every attempt sends the same bytes.
-            encoded_json: `json` already encoded (sent as is; `json` is then only what an
-                `AmbiguousCreateError` reports).
+            body: The JSON body, already encoded by the converter; every attempt sends these
+                same bytes.
             retry: This call's policy instead of the client's.
 
         Raises:
@@ -210,9 +210,7 @@ class Transport:
                 "the client has been closed: create it (and use it in `async with`) inside the"
                 " event loop that runs your calls"
             )
-        request = self._build(method, url, params=params, json=json, encoded_json=encoded_json)
-        method = request.method
-        path = self.scrub(request.url.path)  # a server's link may carry anything, even the key
+        request = self._build(method, url, params=params, body=body)
         started_at = self._clock.utcnow()
         first_sent: float | None = None
         attempt = 0
@@ -225,60 +223,94 @@ class Transport:
                 if first_sent is None
                 else policy.budget - (self._clock.monotonic() - first_sent)
             )
-            sent_at, outcome = await self._attempt(request, policy, time_left)
-            if first_sent is None:
-                first_sent = sent_at
-            if isinstance(outcome, _Answer) and outcome.status < 400:
-                try:
-                    return self._decode(request, outcome, cast_to)
-                except MalformedResponseError as exc:
-                    outcome = _Failed(Failure.MALFORMED, exc)
-            verdict = outcome if isinstance(outcome, _Failed) else self._judge(request, outcome)
-            failure, error, retry_after = verdict.failure, verdict.error, verdict.retry_after
-            if failure is Failure.STATUS_429:
-                # Heard once for the whole client, whatever this call's own table says; never
-                # shorter than a backoff, so ``Retry-After: 0`` cannot start a storm.
-                pause = max(retry_after or 0.0, policy.backoff(attempt, 1.0))
-                await self._gate.throttled(sent_at=sent_at, wait=pause, retry_after=retry_after)
-            action = policy.action(method, failure)
-            if action is Action.RETRY:
-                # Retry-After is a floor, not a replacement for backoff: 0 means "soon", not "now".
-                delay = max(retry_after or 0.0, policy.backoff(attempt, self._random()))
-                within_limits = (
-                    (retry_after is None or retry_after <= policy.max_retry_after)
-                    and attempt < policy.max_attempts
-                    and self._clock.monotonic() - first_sent + delay < policy.budget
+            sent_at, answer = await self._attempt(request, policy, time_left)
+            first_sent = sent_at if first_sent is None else first_sent
+            outcome = self._outcome(request, answer, cast_to)
+            if not isinstance(outcome, _Failed):
+                return outcome.value
+            if outcome.failure is RetryFailure.STATUS_429:
+                # Heard once for the whole client, whatever this call's own table says.
+                pause = policy.throttle_pause(attempt, outcome.retry_after)
+                await self._gate.throttled(
+                    sent_at=sent_at, wait=pause, retry_after=outcome.retry_after
                 )
-                if within_limits:
-                    logger.info(
-                        "retrying %s %s after %s (attempt %d of %d) in %.2f s",
-                        method, path, failure.value, attempt, policy.max_attempts, delay,
-                    )  # fmt: skip
-                    self.emit(
-                        RetryEvent(
-                            method=method, path=path, attempt=attempt, failure=failure, delay=delay
-                        )
-                    )
-                    await self._sleep(delay)
-                    continue
-            self.emit(
-                GiveUpEvent(
-                    method=method, path=path, attempt=attempt, failure=failure, action=action
-                )
+            verdict = decide(
+                policy,
+                method=request.method,
+                failure=outcome.failure,
+                retry_after=outcome.retry_after,
+                attempt=attempt,
+                elapsed=self._clock.monotonic() - first_sent,
+                random=self._random(),
             )
-            if action is Action.AMBIGUOUS and method not in READ_METHODS:
-                logger.warning(
-                    "%s %s may or may not have been stored (%s); not resent",
-                    method, path, failure.value,
-                )  # fmt: skip
-                raise AmbiguousCreateError(
-                    payload=json,
-                    started_at=started_at,
-                    finished_at=self._clock.utcnow(),
-                    cause=self._sanitize(error),
-                ) from error
-            logger.debug("giving up on %s %s after %s", method, path, failure.value)
-            raise self._sanitize(error)
+            if verdict.outcome != "retry":
+                raise self._give_up(request, outcome, verdict, attempt, started_at)
+            self._report_retry(request, outcome.failure, attempt, policy, verdict.delay)
+            await self._sleep(verdict.delay)
+
+    def _outcome(
+        self, request: httpx.Request, answer: _Answer | _Failed, cast_to: type[T]
+    ) -> _Decoded[T] | _Failed:
+        """What one attempt came to: the decoded body, or its failure class and typed error."""
+        if isinstance(answer, _Failed):
+            return answer
+        if answer.status >= 400:
+            return self._judge(request, answer)
+        try:
+            return _Decoded(self._decode(request, answer, cast_to))
+        except MalformedResponseError as exc:
+            return _Failed(RetryFailure.MALFORMED, exc)
+
+    def _report_retry(
+        self,
+        request: httpx.Request,
+        failure: RetryFailure,
+        attempt: int,
+        policy: RetryPolicy,
+        delay: float,
+    ) -> None:
+        method, path = request.method, self.scrub(request.url.path)
+        logger.info(
+            "retrying %s %s after %s (attempt %d of %d) in %.2f s",
+            method, path, failure.value, attempt, policy.max_attempts, delay,
+        )  # fmt: skip
+        self.emit(
+            RetryEvent(method=method, path=path, attempt=attempt, failure=failure, delay=delay)
+        )
+
+    def _give_up(
+        self,
+        request: httpx.Request,
+        failed: _Failed,
+        verdict: Verdict,
+        attempt: int,
+        started_at: dt.datetime,
+    ) -> EsperError:
+        """The error to raise for a call that ends in `failed` (reported as given up)."""
+        # A server's link may carry anything, even the key: the path is scrubbed before use.
+        method, path, failure = request.method, self.scrub(request.url.path), failed.failure
+        self.emit(
+            GiveUpEvent(
+                method=method, path=path, attempt=attempt, failure=failure, action=verdict.cell
+            )
+        )
+        if verdict.outcome == "ambiguous":
+            logger.warning(
+                "%s %s may or may not have been stored (%s); not resent",
+                method, path, failure.value,
+            )  # fmt: skip
+            error = AmbiguousCreateError(
+                method=method,
+                url=self.scrub(str(request.url)),
+                payload=_sent_payload(request),
+                started_at=started_at,
+                finished_at=self._clock.utcnow(),
+                cause=self._sanitize(failed.error),
+            )
+            error.__cause__ = failed.error
+            return error
+        logger.debug("giving up on %s %s after %s", method, path, failure.value)
+        return self._sanitize(failed.error)
 
     def _build(
         self,
@@ -286,22 +318,17 @@ class Transport:
         url: httpx.URL,
         *,
         params: Mapping[str, str] | None,
-        json: Any,
-        encoded_json: bytes | None,
+        body: bytes | None,
     ) -> httpx.Request:
         headers = {"Authorization": self._auth}
-        if encoded_json is not None:
+        if body is not None:
             headers["Content-Type"] = "application/json"
         why: str | None = None
         try:
-            if encoded_json is None:
-                return self._http.build_request(
-                    method, url, params=params, json=json, headers=headers
-                )
             return self._http.build_request(
-                method, url, params=params, content=encoded_json, headers=headers
+                method, url, params=params, content=body, headers=headers
             )
-        except Exception as exc:  # a body json cannot encode, a query httpx refuses
+        except Exception as exc:  # a query httpx refuses
             why = self.scrub(f"{type(exc).__name__}: {exc}")
         raise ValidationError("request", f"cannot be encoded ({why})", None)
 
@@ -354,20 +381,20 @@ class Transport:
                     self._gate.observe(outcome.status, outcome.headers)  # rate-limit headers
         method, path, url = request.method, request.url.path, self.scrub(str(request.url))
         if sent_at is None:  # the budget ran out before this attempt could be sent
-            error = TimeoutError(
+            error = APITimeoutError(
                 f"{method} {path} waited for its turn past the call's budget of"
                 f" {policy.budget:g} s; not sent",
                 method=method,
                 url=url,
             )
-            return self._clock.monotonic(), _Failed(Failure.POOL_TIMEOUT, error)
+            return self._clock.monotonic(), _Failed(RetryFailure.POOL_TIMEOUT, error)
         if outcome is None:
-            error = TimeoutError(
+            error = APITimeoutError(
                 f"{method} {path} ran past the call's budget of {policy.budget:g} s",
                 method=method,
                 url=url,
             )
-            outcome = _Failed(Failure.READ_TIMEOUT, error)
+            outcome = _Failed(RetryFailure.READ_TIMEOUT, error)
         return sent_at, outcome
 
     async def _wait_turn(self, request: httpx.Request, policy: RetryPolicy) -> EsperError | None:
@@ -392,7 +419,7 @@ class Transport:
         except httpx.TransportError as exc:
             return _Failed(classify_exception(exc), self._transport_error(request, exc))
         except Exception as exc:  # anything else a transport (or an in-process app) raised
-            return _Failed(Failure.DROPPED, self._transport_error(request, exc))
+            return _Failed(RetryFailure.DROPPED, self._transport_error(request, exc))
         try:
             body = await self._read_body(response)
         except httpx.TransportError as exc:
@@ -401,7 +428,7 @@ class Transport:
             why = self.scrub(f"{type(exc).__name__}: {exc}")
             if response.status_code < 400:
                 return _Failed(
-                    Failure.MALFORMED,
+                    RetryFailure.MALFORMED,
                     self._malformed(request, response.status_code, b"", f"unreadable body ({why})"),
                 )
             return _Answer(response.status_code, response.headers, f"<{why}>".encode())
@@ -448,9 +475,12 @@ class Transport:
         )
         error: EsperError
         if isinstance(exc, httpx.TimeoutException):
-            error = TimeoutError(f"{type(exc).__name__} on {method} {path}", method=method, url=url)
+            error = APITimeoutError(
+                f"{type(exc).__name__} on {method} {path}", method=method, url=url
+            )
         elif (
-            isinstance(exc, httpx.TransportError) and classify_exception(exc) is Failure.LOCAL_ERROR
+            isinstance(exc, httpx.TransportError)
+            and classify_exception(exc) is RetryFailure.LOCAL_ERROR
         ):
             detail = self.scrub(str(exc))
             error = TransportError(
@@ -460,7 +490,7 @@ class Transport:
             )
         else:
             detail = self.scrub(str(exc))
-            error = ConnectionError(
+            error = APIConnectionError(
                 f"{type(exc).__name__} on {method} {path}: {detail}", method=method, url=url
             )
         # Raised later, outside the except block that caught it; a cause whose text holds the
@@ -617,9 +647,21 @@ class _Answer:
 
 
 @attrs.frozen
+class _Decoded(Generic[T]):
+    """A success, decoded."""
+
+    value: T
+
+
+def _sent_payload(request: httpx.Request) -> Any:
+    """The JSON body `request` carried, decoded again for `AmbiguousCreateError.payload`."""
+    return jsonlib.loads(request.content) if request.content else None
+
+
+@attrs.frozen
 class _Failed:
     """An attempt that failed: its class in the retry table and the typed error to raise."""
 
-    failure: Failure
+    failure: RetryFailure
     error: EsperError
     retry_after: float | None = None

@@ -1,7 +1,15 @@
-"""Shared test configuration.
+r"""Shared test configuration.
 
-Async tests that must run on both event loops use ``@pytest.mark.anyio`` and the `anyio_backend`
-fixture below; asyncio-only tests use ``@pytest.mark.asyncio`` (pytest-asyncio, strict mode).
+Every async test is marked ``@pytest.mark.anyio``, on the line above its ``async def`` (one
+style, applied mechanically), and runs on asyncio and on trio through the `anyio_backend`
+fixture below. To re-apply the style after adding tests::
+
+    for f in $(grep -rl "async def test_" tests --include='test_*.py'); do
+      sed -i -e '/^@pytest\.mark\.anyio$/d' -e '/^@pytest\.mark\.asyncio$/d' \
+        -e '/^pytestmark = pytest\.mark\.anyio$/d' -e '/^    pytest\.mark\.anyio,$/d' \
+        -e '/^async def test_/i @pytest.mark.anyio' "$f"
+    done
+    .venv/bin/ruff check --fix tests && .venv/bin/ruff format tests
 """
 
 from __future__ import annotations

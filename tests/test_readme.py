@@ -24,3 +24,12 @@ def test_simulator_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
     rebooted = int(capsys.readouterr().out.split()[0])
     assert rebooted > 0
+
+
+def test_testing_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The 'Testing your code: fake time' example runs: a 429 and a watch on fake time."""
+    code = _python_block_after("## Testing your code: fake time")
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    waits, _, seconds, *_ = capsys.readouterr().out.split()
+    assert int(waits) >= 2
+    assert float(seconds) >= 30

@@ -8,16 +8,16 @@ from __future__ import annotations
 import enum
 
 from .. import (
+    APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
-    ConnectionError,
     EsperError,
     JournalError,
     JournalMismatchError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
-    TimeoutError,
     ValidationError,
 )
 
@@ -85,7 +85,7 @@ def describe(exc: BaseException) -> tuple[str, ExitCode]:
     if isinstance(exc, APIStatusError):
         message = exc.message or "no message"
         return f"the API answered {exc.status_code}: {message}", ExitCode.FAILED
-    if isinstance(exc, (ConnectionError, TimeoutError)):
+    if isinstance(exc, (APIConnectionError, APITimeoutError)):
         return (
             f"cannot reach the API ({exc}): check --base-url / --tenant and your network",
             ExitCode.FAILED,

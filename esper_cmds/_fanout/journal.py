@@ -47,7 +47,7 @@ import anyio
 import anyio.to_thread
 from attrs import define, frozen
 
-from .._errors import EsperError
+from .._errors import JournalError, JournalMismatchError
 from ..models import CommandRequest
 from .plan import Chunk, Plan
 from .reconcile import Fence
@@ -62,17 +62,6 @@ logger = logging.getLogger("esper_cmds")
 _VERSION = 1
 _FIRST_LINE_LIMIT = 64 * 1024
 """Bytes read to check a file's first line before anything else is read (a header is ~300)."""
-
-
-class JournalError(EsperError):
-    """The journal cannot be used: it is in use by another run, unreadable or unwritable.
-
-    The fan-out stops rather than go on blind.
-    """
-
-
-class JournalMismatchError(JournalError, ValueError):
-    """The journal was written for other inputs (or is not a fan-out journal): it is refused."""
 
 
 @frozen

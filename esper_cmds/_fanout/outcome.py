@@ -12,7 +12,7 @@ from typing import TypeAlias
 
 from attrs import field, frozen
 
-from .._errors import EsperError
+from .._errors import FanOutError
 from ..models import CommandRequest
 from .plan import Chunk, Plan
 
@@ -141,25 +141,6 @@ class FanOutProgress:
     done: int
     total: int
     outcome: ChunkOutcome
-
-
-class FanOutError(EsperError):
-    """Raised by `FanOutResult.raise_for_failures` when any chunk failed.
-
-    Attributes:
-        result: The whole result, with the successes.
-        failed: The failed chunks.
-    """
-
-    def __init__(self, result: FanOutResult) -> None:
-        self.result = result
-        self.failed = result.failed
-        first = self.failed[0]
-        super().__init__(
-            f"{len(self.failed)} of {len(result.outcomes)} chunks failed"
-            f" ({result.totals.targets_failed} targets); first: chunk {first.chunk.index}:"
-            f" {first.error}"
-        )
 
 
 _Retry = Callable[["FanOutResult"], Awaitable["FanOutResult"]]

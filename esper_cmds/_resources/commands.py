@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
+from .._converter import encode
 from .._pagination import AsyncPager
 from .._validation import build_create_payload, parse_enum, parse_uuid, parse_uuids
 from ..models import (
@@ -88,8 +89,9 @@ class Commands(Resource):
         return await self._post(payload, encoded, CommandRequest)
 
     async def _post(self, payload: Mapping[str, Any], encoded: bytes | None, cast_to: type[T]) -> T:
+        body = encoded if encoded is not None else encode(payload)
         return await self._transport.request(
-            "POST", self._v0("/command/"), json=payload, encoded_json=encoded, cast_to=cast_to
+            "POST", self._v0("/command/"), body=body, cast_to=cast_to
         )
 
     def list(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+from collections.abc import Callable
 
 from .._errors import ValidationError
 
@@ -32,7 +32,7 @@ class PollBackoff:
         max_interval: float,
         factor: float,
         jitter: float,
-        rng: random.Random,
+        random: Callable[[], float],
     ) -> None:
         for name, value in (
             ("interval", interval),
@@ -53,7 +53,7 @@ class PollBackoff:
         self._max = max_interval
         self._factor = factor
         self._jitter = jitter
-        self._rng = rng
+        self._random = random
         self._current = interval
 
     @property
@@ -65,7 +65,7 @@ class PollBackoff:
         """The delay before the next round, given whether the round just made saw a change."""
         if changed:
             self._current = self._interval
-        delay = self._current * (1 - self._jitter * self._rng.random())
+        delay = self._current * (1 - self._jitter * self._random())
         if not changed:
             self._current = min(self._max, self._current * self._factor)
         return delay

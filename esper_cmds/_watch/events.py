@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from attrs import frozen
 
-from .._errors import EsperError
+from .._errors import WatchTimeoutError
 from ..models import CommandState
 
 __all__ = ["RequestSummary", "StateChange", "WatchSummary", "WatchTimeoutError"]
@@ -40,7 +40,7 @@ class StateChange:
     or when the watch saw it if the server sent no time."""
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, repr=False)
 class RequestSummary:
     """Where one watched request stands.
 
@@ -57,8 +57,16 @@ class RequestSummary:
     done: bool
     """Every device is done, so the request is no longer polled."""
 
+    def __repr__(self) -> str:
+        # Counts, not devices: a request of 50,000 devices must not print 50,000 ids.
+        totals = {str(state): n for state, n in self.totals.items()}
+        return (
+            f"RequestSummary(request_id={str(self.request_id)!r}, done={self.done},"
+            f" devices={len(self.states)}, pending={len(self.pending)}, totals={totals!r})"
+        )
 
-@frozen(kw_only=True)
+
+@frozen(kw_only=True, repr=False)
 class WatchSummary:
     """Where every watched request stands, and what watching cost.
 
@@ -76,6 +84,15 @@ class WatchSummary:
     errors: int
     """Transient read failures (server errors, timeouts, 429s) that were retried next round."""
 
+    def __repr__(self) -> str:
+        # Counts, not devices (see RequestSummary.__repr__).
+        pending = sum(len(r.pending) for r in self.requests.values())
+        totals = {str(state): n for state, n in self.totals().items()}
+        return (
+            f"WatchSummary(done={self.done}, requests={len(self.requests)}, pending={pending},"
+            f" totals={totals!r}, rounds={self.rounds}, calls={self.calls}, errors={self.errors})"
+        )
+
     @property
     def pending(self) -> dict[uuid.UUID, tuple[uuid.UUID, ...]]:
         """The devices not done yet, per request (requests with none are left out)."""
@@ -88,21 +105,3 @@ class WatchSummary:
             for state, count in request.totals.items():
                 out[state] = out.get(state, 0) + count
         return out
-
-
-class WatchTimeoutError(EsperError):
-    """The deadline passed before every device was done.
-
-    Attributes:
-        summary: Where everything stood at the deadline, including the pending devices.
-
-    .. versionadded:: 0.1
-    """
-
-    def __init__(self, summary: WatchSummary) -> None:
-        self.summary = summary
-        pending = sum(len(devices) for devices in summary.pending.values())
-        super().__init__(
-            f"deadline passed with {pending} device(s) of {len(summary.pending)} request(s) "
-            "not done"
-        )

@@ -15,11 +15,8 @@ The first round reads every status once, unfiltered, to learn each request's dev
 
 from __future__ import annotations
 
-import datetime as dt
-import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import anyio
 import anyio.abc
@@ -36,10 +33,8 @@ from .._validation import parse_uuid
 from ..models import CommandRequest, CommandStatus
 from .backoff import PollBackoff, check_number
 from .events import StateChange, WatchSummary
+from .port import WatchPort
 from .tracker import ReadPlan, RequestTracker
-
-if TYPE_CHECKING:
-    from .._client import EsperClient
 
 __all__ = ["Poller"]
 
@@ -52,16 +47,13 @@ _TOTALS_CHUNK = 50
 _MAX_TOTALS_MISSES = 2
 """After this many listings in a row without a request, stop looking its totals up."""
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
 
 class Poller:
     """Strictly private: the state and the loop behind one ``watch``."""
 
     def __init__(
         self,
-        client: EsperClient,
+        client: WatchPort,
         request_ids: Iterable[uuid.UUID | str | CommandRequest],
         *,
         timeout: float | None,
@@ -74,9 +66,6 @@ class Poller:
         concurrency: int,
         page_size: int,
         use_totals: bool,
-        clock: Clock,
-        sleep: Sleep,
-        rng: random.Random | None,
     ) -> None:
         self._client = client
         self._trackers: dict[uuid.UUID, RequestTracker] = {}
@@ -86,11 +75,6 @@ class Poller:
             raise ValidationError(
                 "request_ids", "must be a list of request ids (or CommandRequests)", request_ids
             )
-        for name, value in (("clock", clock), ("sleep", sleep)):
-            if not callable(value):
-                raise ValidationError(name, "must be callable", value)
-        if rng is not None and not callable(getattr(rng, "random", None)):
-            raise ValidationError("rng", "must be a random.Random (or have random())", rng)
         for item in request_ids:
             rid = item.id if isinstance(item, CommandRequest) else parse_uuid(item, "request_ids")
             self._trackers.setdefault(rid, RequestTracker(rid, queued_is_done=queued_is_done))
@@ -109,16 +93,17 @@ class Poller:
             max_interval=max_interval,
             factor=backoff,
             jitter=jitter,
-            rng=rng or random.Random(),
+            random=client.random,
         )
         self._timeout = timeout
         self._deadline = deadline
         self._page_size = page_size
         self._use_totals = use_totals
         self._limiter = anyio.CapacityLimiter(concurrency)
-        self._clock = clock
-        self._sleep = sleep
-        self._hard_deadline = clock is anyio.current_time
+        # The client's time, like every wait of the library: a test's fake clock drives the
+        # watch's rounds and deadline as it drives the transport's backoff.
+        self._clock = client.clock
+        self._sleep = client.sleep
         self._rounds = 0
         self._calls = 0
         self._errors = 0
@@ -149,13 +134,19 @@ class Poller:
         async with send:
             deadline = self._deadline
             if deadline is None:
-                deadline = self._clock() + (self._timeout or 0.0)
+                deadline = self._clock.monotonic() + (self._timeout or 0.0)
             try:
-                with anyio.CancelScope() as scope:
-                    if self._hard_deadline:
-                        # A slow API must not hold the watch long past its deadline; the grace
-                        # lets the round made at the deadline itself finish.
-                        scope.deadline = deadline + self._backoff.current
+                # A slow API must not hold the watch long past its deadline: besides the check
+                # between rounds (on the client's clock), a cancel scope cuts a round still
+                # running when the time left, plus a grace for the round made at the deadline
+                # itself, has passed on the event loop's clock. The allowance is converted once,
+                # at the start, from the client's clock to the loop's: with the real clock the
+                # two move together, so the cut lands at the deadline plus the grace; with a
+                # fake clock (instant sleeps) the cut is a real-time bound that a test never
+                # reaches, while the deadline itself still follows the fake clock. The same code
+                # for every clock: nothing depends on which clock object was passed.
+                allowance = deadline - self._clock.monotonic() + self._backoff.current
+                with anyio.move_on_after(max(allowance, 0.0)):
                     await self._loop(send, deadline)
             except Exception as exc:  # handed to the reader; cancellation is not caught here
                 self.failure = exc
@@ -167,7 +158,7 @@ class Poller:
                 return
             if all(t.done for t in self._trackers.values()):
                 return
-            remaining = deadline - self._clock()
+            remaining = deadline - self._clock.monotonic()
             if remaining <= 0:
                 return
             await self._sleep(min(self._backoff.next_delay(changed=changed), remaining))
@@ -244,7 +235,7 @@ class Poller:
         seen: set[uuid.UUID],
         send: MemoryObjectSendStream[StateChange],
     ) -> int:
-        now = dt.datetime.now(dt.UTC)
+        now = self._clock.utcnow()
         changes = 0
         for status in statuses:
             seen.add(status.device)

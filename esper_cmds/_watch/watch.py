@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..models import CommandRequest
 from .events import StateChange, WatchSummary, WatchTimeoutError
-from .poller import Clock, Poller, Sleep
-
-if TYPE_CHECKING:
-    from .._client import EsperClient
+from .poller import Poller
+from .port import WatchPort
 
 __all__ = ["WatchChanges", "wait", "watch"]
 
@@ -67,7 +63,7 @@ class WatchChanges:
 
 @contextlib.asynccontextmanager
 async def watch(
-    client: EsperClient,
+    client: WatchPort,
     request_ids: Iterable[uuid.UUID | str | CommandRequest],
     *,
     timeout: float | None = None,  # noqa: ASYNC109 - a deadline over many polls, not one await
@@ -80,9 +76,6 @@ async def watch(
     concurrency: int = DEFAULT_CONCURRENCY,
     page_size: int = 1000,
     use_totals: bool = True,
-    clock: Clock = anyio.current_time,
-    sleep: Sleep = anyio.sleep,
-    rng: random.Random | None = None,
 ) -> AsyncIterator[WatchChanges]:
     """Poll many command requests at once and report every device's state changes.
 
@@ -107,7 +100,7 @@ async def watch(
         request_ids: The command requests (ids, or the `CommandRequest` objects ``create``
             returned); duplicates are watched once.
         timeout: Seconds to watch at most. Give this or `deadline`.
-        deadline: An instant on `clock` to stop at.
+        deadline: An instant on ``client.clock.monotonic()`` to stop at.
         interval: The first and shortest delay between rounds, in seconds.
         max_interval: The longest delay between rounds.
         backoff: Growth factor of the delay per round without a change.
@@ -117,9 +110,10 @@ async def watch(
         concurrency: Status reads of this watch in flight at once.
         page_size: Statuses per page (at most 1000, the API's maximum).
         use_totals: Use the request listing's per-state totals to skip unchanged requests.
-        clock: Seconds on a monotonic clock (tests pass a simulated one).
-        sleep: Sleeps between rounds (tests pass one that advances their clock).
-        rng: Source of jitter.
+
+    Time comes from the client: its ``clock`` (the deadline, each change's fallback time), its
+    ``sleep`` (between rounds) and its ``random`` (the jitter). A test moves a watch's time with
+    `esper_cmds.testing.FakeClock`, passed to the client.
 
     Yields:
         `WatchChanges`: iterate it for `StateChange` events; its ``summary`` is a `WatchSummary`.
@@ -144,9 +138,6 @@ async def watch(
         concurrency=concurrency,
         page_size=page_size,
         use_totals=use_totals,
-        clock=clock,
-        sleep=sleep,
-        rng=rng,
     )
     # Unbounded: polling keeps its pace whatever the reader does; at most one event per device
     # and state is ever buffered.
@@ -166,16 +157,13 @@ async def watch(
 
 
 async def wait(
-    client: EsperClient,
+    client: WatchPort,
     request_id: uuid.UUID | str | CommandRequest,
     *,
     timeout: float,  # noqa: ASYNC109 - a deadline over many polls, not one await
     interval: float = DEFAULT_INTERVAL,
     max_interval: float = DEFAULT_MAX_INTERVAL,
     queued_is_done: bool = False,
-    clock: Clock = anyio.current_time,
-    sleep: Sleep = anyio.sleep,
-    rng: random.Random | None = None,
 ) -> WatchSummary:
     """Wait until every device of one request is done.
 
@@ -191,9 +179,8 @@ async def wait(
         interval: The first and shortest delay between polls, in seconds.
         max_interval: The longest delay between polls.
         queued_is_done: Count "Command Queued" as done.
-        clock: Seconds on a monotonic clock (tests pass a simulated one).
-        sleep: Sleeps between polls (tests pass one that advances their clock).
-        rng: Source of jitter.
+
+    Time comes from the client's ``clock``, ``sleep`` and ``random``, as for `watch`.
 
     Returns:
         The final summary; ``summary.done`` is True.
@@ -211,9 +198,6 @@ async def wait(
         interval=interval,
         max_interval=max_interval,
         queued_is_done=queued_is_done,
-        clock=clock,
-        sleep=sleep,
-        rng=rng,
     ) as changes:
         summary = await changes.wait()
     if not summary.done:

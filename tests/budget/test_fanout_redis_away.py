@@ -13,7 +13,6 @@ from esper_cmds.simulator import Simulator
 from ._redis_server import RedisServer
 
 pytestmark = [
-    pytest.mark.anyio,
     # coredis 6.9: the streams of a connection that never connected are left to the collector.
     pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject(Send|Receive)Stream:ResourceWarning"),
 ]
@@ -23,6 +22,7 @@ async def _no_wait(seconds: float) -> None:
     pass
 
 
+@pytest.mark.anyio
 async def test_redis_going_away_mid_fan_out(lone_redis: RedisServer) -> None:
     """Redis stops after the 5th chunk: every later chunk fails with `SharedBudgetError`
     (retryable: nothing was sent), no device gets a command twice, and nothing hangs; with a

@@ -26,11 +26,10 @@ from esper_cmds import (
 )
 from esper_cmds._budget import bucket_name
 
-from ..transport._support import BASE_URL, ENTERPRISE_ID, REQUEST_ID, error_json, page_json
+from .._support import BASE_URL, ENTERPRISE_ID, REQUEST_ID, error_json, page_json
 from ._redis_server import RedisServer
 
 pytestmark = [
-    pytest.mark.anyio,
     # coredis 6.9: the streams of a connection that never connected are left to the collector.
     pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject(Send|Receive)Stream:ResourceWarning"),
 ]
@@ -77,6 +76,7 @@ async def _calls(client: EsperClient, callers: int, each: int) -> None:
             tg.start_soon(caller)
 
 
+@pytest.mark.anyio
 async def test_two_clients_spend_one_budget(redis: RedisServer) -> None:
     """Two clients on one key and one Redis, 20 calls/s each configured: together they keep to
     20 calls/s (alone, each would send its 20 calls in about a second)."""
@@ -96,6 +96,7 @@ async def test_two_clients_spend_one_budget(redis: RedisServer) -> None:
     assert busiest <= 22
 
 
+@pytest.mark.anyio
 async def test_a_429_in_one_client_pauses_the_other(redis: RedisServer) -> None:
     """A 429 heard by one client pauses every client on the key for its Retry-After."""
     throttled, quiet, key = _Server(throttle_first=True), _Server(), _key()
@@ -112,6 +113,7 @@ async def test_a_429_in_one_client_pauses_the_other(redis: RedisServer) -> None:
     assert quiet.sent_at[0] - throttled.sent_at[0] >= 0.9
 
 
+@pytest.mark.anyio
 async def test_the_api_key_never_reaches_redis(redis: RedisServer) -> None:
     """Redis holds the budget under a hash of the key; the key is in no key name or value."""
     server, key = _Server(throttle_first=True), _key()
@@ -130,6 +132,7 @@ async def test_the_api_key_never_reaches_redis(redis: RedisServer) -> None:
     assert key.encode() not in redis.command("DUMP", f"esper-cmds:{{{bucket_name(key)}}}:budget")
 
 
+@pytest.mark.anyio
 async def test_redis_going_away_is_a_typed_error_and_nothing_is_sent(
     lone_redis: RedisServer,
 ) -> None:
@@ -147,6 +150,7 @@ async def test_redis_going_away_is_a_typed_error_and_nothing_is_sent(
     assert len(server.sent_at) == 1
 
 
+@pytest.mark.anyio
 async def test_redis_going_away_can_fall_back_to_local_pacing(lone_redis: RedisServer) -> None:
     """``when_unavailable="local"``: calls go on, paced by the client's own bucket; a 429 heard
     meanwhile still pauses this client (sharing it is skipped, with a warning)."""
@@ -162,6 +166,7 @@ async def test_redis_going_away_can_fall_back_to_local_pacing(lone_redis: RedisS
     assert server.sent_at[3] - server.sent_at[2] >= 0.9  # after the pause
 
 
+@pytest.mark.anyio
 async def test_a_redis_that_stops_answering_is_an_error_not_a_hang(
     lone_redis: RedisServer,
 ) -> None:
@@ -182,6 +187,7 @@ async def test_a_redis_that_stops_answering_is_an_error_not_a_hang(
     assert len(server.sent_at) == 1
 
 
+@pytest.mark.anyio
 async def test_a_shared_pause_longer_than_the_policy_waits_is_a_rate_limit_error(
     redis: RedisServer,
 ) -> None:
@@ -202,6 +208,7 @@ async def test_a_shared_pause_longer_than_the_policy_waits_is_a_rate_limit_error
     assert quiet.sent_at == []
 
 
+@pytest.mark.anyio
 async def test_redis_unreachable_from_the_start(lone_redis: RedisServer) -> None:
     """A Redis that is not there when the client opens: the first call says so, typed."""
     lone_redis.stop()
@@ -213,6 +220,7 @@ async def test_redis_unreachable_from_the_start(lone_redis: RedisServer) -> None
     assert server.sent_at == []
 
 
+@pytest.mark.anyio
 async def test_a_shared_budget_needs_async_with(redis: RedisServer) -> None:
     """The connection is opened by ``async with``: without it, a clear typed error."""
     server = _Server()
@@ -225,6 +233,7 @@ async def test_a_shared_budget_needs_async_with(redis: RedisServer) -> None:
     assert server.sent_at == []
 
 
+@pytest.mark.anyio
 async def test_the_environment_variable_shares_every_clients_budget(redis: RedisServer) -> None:
     """``ESPER_REDIS_URL`` gives a client with a rate limit (but no backend) the Redis budget,
     so N web workers share one budget without a code change; ``rate_limit=None`` stays local."""

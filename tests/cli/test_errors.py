@@ -8,16 +8,16 @@ import httpx
 import pytest
 
 from esper_cmds import (
+    APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
-    ConnectionError,
     EsperError,
     JournalError,
     JournalMismatchError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
-    TimeoutError,
     ValidationError,
 )
 from esper_cmds._cli._errors import CliError, ExitCode, describe
@@ -41,8 +41,8 @@ def status(cls: type[APIStatusError], code: int, **extra: object) -> APIStatusEr
         (status(RateLimitError, 429, retry_after=30.0), "for 30 s (429)", ExitCode.FAILED),
         (status(RateLimitError, 429), "rate limited by the API (429)", ExitCode.FAILED),
         (status(APIStatusError, 418), "answered 418: nope", ExitCode.FAILED),
-        (ConnectionError("refused", **REQUEST), "cannot reach the API", ExitCode.FAILED),
-        (TimeoutError("slow", **REQUEST), "cannot reach the API", ExitCode.FAILED),
+        (APIConnectionError("refused", **REQUEST), "cannot reach the API", ExitCode.FAILED),
+        (APITimeoutError("slow", **REQUEST), "cannot reach the API", ExitCode.FAILED),
         (JournalMismatchError("j.jsonl is for another fan-out"), "use a new --journal",
          ExitCode.USAGE),
         (JournalError("journal j is in use (pid 7)"), "journal: journal j is in use",

@@ -8,7 +8,7 @@ from typing import Any
 import anyio.lowlevel
 import httpx
 
-from ._support import V1, status_json
+from .._support import V1, status_json
 
 PATH = f"/api{V1}/devicegroup/"
 

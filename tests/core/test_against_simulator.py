@@ -22,8 +22,6 @@ from esper_cmds import (
 )
 from esper_cmds.simulator import ManualClock, Simulator
 
-pytestmark = pytest.mark.anyio
-
 
 @contextmanager
 def _no_server(sim: Simulator) -> Iterator[str]:
@@ -65,6 +63,7 @@ def ids(values: list[str]) -> set[uuid.UUID]:
     return {uuid.UUID(v) for v in values}
 
 
+@pytest.mark.anyio
 async def test_create_list_statuses_history(sim: Simulator, how: str) -> None:
     """A DEVICE create is stored once per device and every listing agrees with the simulator."""
     targets = sim.device_ids[:25]
@@ -105,6 +104,7 @@ async def test_create_list_statuses_history(sim: Simulator, how: str) -> None:
         assert [h.request for h in history] == [created.id]
 
 
+@pytest.mark.anyio
 async def test_statuses_reach_terminal_states_as_the_clock_advances(
     sim: Simulator, how: str
 ) -> None:
@@ -120,6 +120,7 @@ async def test_statuses_reach_terminal_states_as_the_clock_advances(
     assert {s.state for s in statuses if s.device in done} == {CommandState.SUCCESS}
 
 
+@pytest.mark.anyio
 async def test_devices_and_groups_match_the_fleet(sim: Simulator, how: str) -> None:
     """Device and group listings (prefetched) hold exactly the simulator's fleet and members."""
     async with connect(sim, how) as client:
@@ -137,6 +138,7 @@ async def test_devices_and_groups_match_the_fleet(sim: Simulator, how: str) -> N
             assert group.device_count == len(members)
 
 
+@pytest.mark.anyio
 async def test_group_create_reaches_every_member(sim: Simulator, how: str) -> None:
     """A GROUP create is inferred from groups and yields one status per member of the group."""
     group = sim.group_ids[1]
@@ -154,6 +156,7 @@ async def test_group_create_reaches_every_member(sim: Simulator, how: str) -> No
     assert sum(sim.stats.commands.values()) == len(sim.group_members(group))
 
 
+@pytest.mark.anyio
 async def test_invalid_create_never_reaches_the_simulator(sim: Simulator, how: str) -> None:
     """Validation refuses bad input before any call: the simulator counts no create."""
     async with connect(sim, how) as client:

@@ -11,7 +11,7 @@ import pytest
 from esper_cmds import APIStatusError, EsperClient, ValidationError
 from esper_cmds._client import DEFAULT_TIMEOUT
 
-from ._support import API_KEY, BASE_URL, ENTERPRISE_ID, V1, make_client, make_router, page_json
+from .._support import API_KEY, BASE_URL, ENTERPRISE_ID, V1, make_client, make_router, page_json
 
 ENV = {
     "ESPER_API_KEY": API_KEY,

@@ -26,7 +26,7 @@ from esper_cmds import (
 from esper_cmds._converter import structure, unstructure
 from esper_cmds._uuids import uuid_from_text, uuids_from_texts
 
-from ._support import DEVICE_A, REQUEST_ID, request_json, status_json
+from .._support import DEVICE_A, REQUEST_ID, request_json, status_json
 
 
 def test_unknown_state_is_kept_as_its_string_and_is_not_terminal() -> None:

@@ -39,7 +39,7 @@ from esper_cmds import (
 )
 from esper_cmds._converter import _TIERS, NotJSONError, decode, structure, unstructure
 
-from ._support import (
+from .._support import (
     DEVICE_A,
     GROUP_A,
     REQUEST_ID,

@@ -28,7 +28,7 @@ from esper_cmds import (
 )
 from esper_cmds._converter import structure, unstructure
 
-from ._support import DEVICE_A, ENTERPRISE_ID, GROUP_A, REQUEST_ID, request_json, status_json
+from .._support import DEVICE_A, ENTERPRISE_ID, GROUP_A, REQUEST_ID, request_json, status_json
 
 DEVICE_JSON: dict[str, Any] = {
     "id": DEVICE_A,

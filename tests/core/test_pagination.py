@@ -12,10 +12,8 @@ import pytest
 
 from esper_cmds import APIStatusError, AsyncPager, DeviceGroup, PaginationError, ValidationError
 
+from .._support import BASE_URL, make_client, make_router
 from ._drf import PATH, PagedServer
-from ._support import BASE_URL, make_client, make_router
-
-pytestmark = pytest.mark.anyio
 
 
 def names(groups: list[DeviceGroup]) -> list[str]:
@@ -33,6 +31,7 @@ def client_for(server: PagedServer) -> Any:
     return make_client(make_router(), transport=server.transport)
 
 
+@pytest.mark.anyio
 async def test_iterates_every_item_across_pages_in_order() -> None:
     """``async for`` yields every item once, in order, one request per page."""
     server = PagedServer(45)
@@ -43,6 +42,7 @@ async def test_iterates_every_item_across_pages_in_order() -> None:
     assert server.max_in_flight == 1
 
 
+@pytest.mark.anyio
 async def test_pages_expose_count_and_links() -> None:
     """``.pages()`` yields `Page` objects with the server's count, next and previous."""
     server = PagedServer(25)
@@ -55,6 +55,7 @@ async def test_pages_expose_count_and_links() -> None:
     assert pages[-1].next is None
 
 
+@pytest.mark.anyio
 async def test_stops_only_when_next_is_null_not_on_count() -> None:
     """A count that is too small does not end the listing; only a null ``next`` does."""
     server = PagedServer(30, reported_count=3)
@@ -64,6 +65,7 @@ async def test_stops_only_when_next_is_null_not_on_count() -> None:
     assert names(got) == expected(server)
 
 
+@pytest.mark.anyio
 async def test_empty_page_with_a_next_link_is_followed() -> None:
     """An empty page that still has ``next`` is followed to the items after it."""
     server = PagedServer(30)
@@ -78,6 +80,7 @@ async def test_empty_page_with_a_next_link_is_followed() -> None:
     assert server.offsets() == [0, 10, 20]
 
 
+@pytest.mark.anyio
 async def test_link_cycle_is_refused() -> None:
     """A ``next`` link back to a page already read raises `PaginationError` instead of looping."""
     server = PagedServer(30)
@@ -99,6 +102,7 @@ async def test_link_cycle_is_refused() -> None:
     assert len(server.requests) == 3
 
 
+@pytest.mark.anyio
 async def test_self_link_cycle_is_refused() -> None:
     """A page whose ``next`` is itself is caught on the first repeat."""
     server = PagedServer(30)
@@ -113,6 +117,7 @@ async def test_self_link_cycle_is_refused() -> None:
     assert server.offsets() == [0, 10]
 
 
+@pytest.mark.anyio
 async def test_foreign_links_are_rebased_onto_the_base_url() -> None:
     """Links from another origin are followed on the configured host, path and query kept."""
     server = PagedServer(25, link_origin="http://internal-host:8080")
@@ -137,6 +142,7 @@ async def test_foreign_links_are_rebased_onto_the_base_url() -> None:
         "not a url at all ::::",
     ],
 )
+@pytest.mark.anyio
 async def test_links_leaving_the_api_base_path_are_refused(bad_link: str) -> None:
     """A link whose path is outside the API's base path is refused, and nothing is sent to it."""
     server = PagedServer(30)
@@ -151,6 +157,7 @@ async def test_links_leaving_the_api_base_path_are_refused(bad_link: str) -> Non
     assert len(server.requests) == 1
 
 
+@pytest.mark.anyio
 async def test_walk_back_follows_previous_to_the_first_page() -> None:
     """``walk_back`` yields the earlier pages, nearest first, until ``previous`` is null."""
     server = PagedServer(45)
@@ -168,6 +175,7 @@ async def test_walk_back_follows_previous_to_the_first_page() -> None:
     assert back[-1].previous is None
 
 
+@pytest.mark.anyio
 async def test_walk_back_from_a_fetched_link_and_cycle_guard() -> None:
     """``fetch_page`` jumps to any link; a ``previous`` cycle raises `PaginationError`."""
     server = PagedServer(50)
@@ -185,6 +193,7 @@ async def test_walk_back_from_a_fetched_link_and_cycle_guard() -> None:
                 pass
 
 
+@pytest.mark.anyio
 async def test_to_list_fetches_only_what_it_needs() -> None:
     """``to_list(max_items=n)`` returns n items and stops requesting pages once it has them."""
     server = PagedServer(100)
@@ -200,6 +209,7 @@ async def test_to_list_fetches_only_what_it_needs() -> None:
 
 
 @pytest.mark.parametrize("bad", [-1, True, 1.5])
+@pytest.mark.anyio
 async def test_to_list_refuses_a_bad_bound(bad: Any) -> None:
     """A negative or non-integer bound is refused by name."""
     server = PagedServer(5)
@@ -210,6 +220,7 @@ async def test_to_list_refuses_a_bad_bound(bad: Any) -> None:
     assert server.requests == []
 
 
+@pytest.mark.anyio
 async def test_page_size_sets_limit_and_default_is_the_servers() -> None:
     """``page_size`` becomes ``limit``; without it the server's default page size applies."""
     server = PagedServer(45, default_limit=20)
@@ -222,6 +233,7 @@ async def test_page_size_sets_limit_and_default_is_the_servers() -> None:
                 client.groups.list(page_size=bad)
 
 
+@pytest.mark.anyio
 async def test_pager_is_lazy_reusable_and_stops_on_break() -> None:
     """Nothing is fetched until iteration; each iteration starts over; a break stops requests."""
     server = PagedServer(50)
@@ -240,6 +252,7 @@ async def test_pager_is_lazy_reusable_and_stops_on_break() -> None:
 
 
 @pytest.mark.parametrize("prefetch", [1, 3, 8])
+@pytest.mark.anyio
 async def test_prefetch_yields_the_same_pages_in_order(prefetch: int) -> None:
     """With prefetch, pages come in the same order and number as without."""
     server = PagedServer(95)
@@ -252,6 +265,7 @@ async def test_prefetch_yields_the_same_pages_in_order(prefetch: int) -> None:
 
 
 @pytest.mark.parametrize("prefetch", [2, 4])
+@pytest.mark.anyio
 async def test_prefetch_is_concurrent_and_read_ahead_is_bounded(prefetch: int) -> None:
     """Prefetch fetches pages concurrently, never more than prefetch+1 at once or ahead."""
     server = PagedServer(200)
@@ -265,6 +279,7 @@ async def test_prefetch_is_concurrent_and_read_ahead_is_bounded(prefetch: int) -
     assert server.max_in_flight == prefetch + 1
 
 
+@pytest.mark.anyio
 async def test_prefetch_trusts_the_servers_last_page_over_count() -> None:
     """A count larger than the listing does not add pages: the null ``next`` ends it."""
     server = PagedServer(25, reported_count=1000)
@@ -275,6 +290,7 @@ async def test_prefetch_trusts_the_servers_last_page_over_count() -> None:
     assert names(got) == expected(server)
 
 
+@pytest.mark.anyio
 async def test_prefetch_follows_next_beyond_a_stale_count() -> None:
     """A count smaller than the listing: prefetch stops at count, then ``next`` is followed."""
     server = PagedServer(60, reported_count=25)
@@ -283,6 +299,7 @@ async def test_prefetch_follows_next_beyond_a_stale_count() -> None:
     assert names(got) == expected(server)
 
 
+@pytest.mark.anyio
 async def test_prefetch_falls_back_for_links_without_limit_offset() -> None:
     """Cursor-style links cannot be computed ahead, so they are followed one at a time."""
     server = PagedServer(30)
@@ -299,6 +316,7 @@ async def test_prefetch_falls_back_for_links_without_limit_offset() -> None:
     assert server.max_in_flight == 1
 
 
+@pytest.mark.anyio
 async def test_prefetch_error_surfaces_as_itself() -> None:
     """One failing page raises its own error (not an ExceptionGroup) and ends the listing."""
     server = PagedServer(100)
@@ -309,6 +327,7 @@ async def test_prefetch_error_surfaces_as_itself() -> None:
     assert caught.value.status_code == 404
 
 
+@pytest.mark.anyio
 async def test_prefetch_refuses_a_negative_value() -> None:
     """``prefetch`` must be 0 or more."""
     server = PagedServer(5)
@@ -323,6 +342,7 @@ async def _collect(pager: AsyncPager[DeviceGroup], *, prefetch: int) -> list[Dev
 
 
 @pytest.mark.parametrize("prefetch", [1, 3, 6])
+@pytest.mark.anyio
 async def test_prefetch_is_a_sliding_window_not_batches(prefetch: int) -> None:
     """Each page taken is replaced by a request at once: when page i reaches the caller, the
     `prefetch` pages after it are requested (no waiting for a batch to be used up), and never
@@ -339,6 +359,7 @@ async def test_prefetch_is_a_sliding_window_not_batches(prefetch: int) -> None:
     assert server.max_in_flight == prefetch + 1
 
 
+@pytest.mark.anyio
 async def test_prefetch_delivers_the_pages_before_a_failed_one_then_its_error() -> None:
     """A failed page does not cancel the rest: the pages before it arrive, in order, and then
     its own error, in its turn."""
@@ -358,6 +379,7 @@ async def test_prefetch_delivers_the_pages_before_a_failed_one_then_its_error() 
     assert got == expected(server, 0, 40)
 
 
+@pytest.mark.anyio
 async def test_leaving_a_prefetching_listing_early_cancels_its_requests() -> None:
     """Closing the page iterator mid-way cancels the requests still in flight and releases
     their slots: the client goes on working with the same pool."""
@@ -374,6 +396,7 @@ async def test_leaving_a_prefetching_listing_early_cancels_its_requests() -> Non
     assert names(again) == expected(server, 0, 25)
 
 
+@pytest.mark.anyio
 async def test_prefetched_pages_match_sequential_pages_exactly() -> None:
     """The same Page objects (count, links, items) with and without prefetch."""
     server = PagedServer(57)
@@ -384,6 +407,7 @@ async def test_prefetched_pages_match_sequential_pages_exactly() -> None:
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
 async def test_a_prefetching_listing_left_without_aclosing_stops_and_says_so() -> None:
     """Left early without ``aclosing`` (asyncio allows it), the listing is closed later by the
     garbage collector from another task: its requests are cancelled, the caller's task goes on

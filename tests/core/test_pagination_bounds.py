@@ -15,10 +15,8 @@ import pytest
 
 from esper_cmds import NotFoundError, PaginationError, ValidationError
 
+from .._support import make_client, make_router
 from ._drf import PATH, PagedServer
-from ._support import make_client, make_router
-
-pytestmark = pytest.mark.anyio
 
 
 def client_for(server: PagedServer) -> Any:
@@ -26,6 +24,7 @@ def client_for(server: PagedServer) -> Any:
     return make_client(make_router(), transport=server.transport)
 
 
+@pytest.mark.anyio
 async def test_empty_pages_past_the_count_end_the_listing() -> None:
     """Five items, then empty pages that always link on: the listing ends after the first empty
     page past the count, with the five items."""
@@ -42,6 +41,7 @@ async def test_empty_pages_past_the_count_end_the_listing() -> None:
     assert len(server.requests) == 4  # two pages per walk: the items, and one empty page
 
 
+@pytest.mark.anyio
 async def test_empty_pages_that_never_reach_the_count_are_refused() -> None:
     """A count of 100 and nothing but empty pages linking on: `PaginationError` after a few."""
     server = PagedServer(0, reported_count=100)
@@ -56,6 +56,7 @@ async def test_empty_pages_that_never_reach_the_count_are_refused() -> None:
     assert len(server.requests) <= 10
 
 
+@pytest.mark.anyio
 async def test_a_changing_extra_parameter_does_not_defeat_the_cycle_guard() -> None:
     """Every link points at offset 10 with a fresh ``nonce``: the second is the same page."""
     server = PagedServer(30)
@@ -71,6 +72,7 @@ async def test_a_changing_extra_parameter_does_not_defeat_the_cycle_guard() -> N
     assert len(server.requests) == 2
 
 
+@pytest.mark.anyio
 async def test_reordered_parameters_are_the_same_page() -> None:
     """``offset=10&limit=10`` is the page ``limit=10&offset=10`` already read."""
     server = PagedServer(30)
@@ -97,6 +99,7 @@ async def test_reordered_parameters_are_the_same_page() -> None:
     ],
     ids=["crlf", "encoded-dotdot", "backslash", "nul", "bad-ipv6"],
 )
+@pytest.mark.anyio
 async def test_unusable_links_raise_pagination_error(link: str) -> None:
     """Whatever a link holds, following it either stays under the API or is `PaginationError`,
     never `httpx.InvalidURL` or a request elsewhere."""
@@ -113,6 +116,7 @@ async def test_unusable_links_raise_pagination_error(link: str) -> None:
 
 
 @pytest.mark.parametrize("escaped", ["%3F", "%23"], ids=["question-mark", "hash"])
+@pytest.mark.anyio
 async def test_an_escaped_character_in_a_link_stays_escaped(escaped: str) -> None:
     """``%3F`` and ``%23`` in a path are followed as they are, still escaped (they used to
     raise `httpx.InvalidURL` when the path was decoded and rebuilt)."""
@@ -134,6 +138,7 @@ async def test_an_escaped_character_in_a_link_stays_escaped(escaped: str) -> Non
     assert server.requests[1].url.host == "127.0.0.1"
 
 
+@pytest.mark.anyio
 async def test_walking_back_along_empty_pages_is_bounded() -> None:
     """``previous`` links that lead on forever through empty pages end in `PaginationError`."""
     server = PagedServer(30)
@@ -151,6 +156,7 @@ async def test_walking_back_along_empty_pages_is_bounded() -> None:
     assert len(server.requests) <= 10
 
 
+@pytest.mark.anyio
 async def test_walk_back_and_fetch_page_check_their_argument() -> None:
     """A page that is not a `Page`, or a link that is not text, is refused as such."""
     server = PagedServer(30)
@@ -163,6 +169,7 @@ async def test_walk_back_and_fetch_page_check_their_argument() -> None:
             await pager.fetch_page(5)
 
 
+@pytest.mark.anyio
 async def test_a_dot_segment_with_parameters_is_refused() -> None:
     """``/api/..;/admin`` is ``/admin`` to servers that drop ``;params`` (Tomcat, Spring)."""
     server = PagedServer(30)

@@ -17,7 +17,7 @@ from esper_cmds import (
     ValidationError,
 )
 
-from ._support import (
+from .._support import (
     API_KEY,
     BASE_URL,
     DEVICE_A,
@@ -34,9 +34,8 @@ from ._support import (
     status_json,
 )
 
-pytestmark = pytest.mark.anyio
 
-
+@pytest.mark.anyio
 async def test_create_posts_the_validated_body_and_returns_the_request() -> None:
     """create() POSTs the exact JSON body with the bearer key and decodes the 201."""
     router = make_router()
@@ -69,6 +68,7 @@ async def test_create_posts_the_validated_body_and_returns_the_request() -> None
     assert created.devices == (uuid.UUID(DEVICE_A),)
 
 
+@pytest.mark.anyio
 async def test_create_for_groups_sends_a_group_request() -> None:
     """Groups are sent as a GROUP request with the groups list."""
     router = make_router()
@@ -82,6 +82,7 @@ async def test_create_for_groups_sends_a_group_request() -> None:
     assert "devices" not in body
 
 
+@pytest.mark.anyio
 async def test_invalid_create_sends_nothing() -> None:
     """A create that fails validation never reaches the server."""
     router = make_router()
@@ -127,6 +128,7 @@ async def test_invalid_create_sends_nothing() -> None:
         ),
     ],
 )
+@pytest.mark.anyio
 async def test_list_requests_sends_each_filter(kwargs: dict[str, Any], expected_query: str) -> None:
     """commands.list() sends each documented filter exactly as the API spells it."""
     router = make_router()
@@ -150,6 +152,7 @@ async def test_list_requests_sends_each_filter(kwargs: dict[str, Any], expected_
         ({"page_size": 1001}, "page_size"),
     ],
 )
+@pytest.mark.anyio
 async def test_list_requests_refuses_bad_filters_at_once(
     kwargs: dict[str, Any], field: str
 ) -> None:
@@ -177,6 +180,7 @@ async def test_list_requests_refuses_bad_filters_at_once(
         ),
     ],
 )
+@pytest.mark.anyio
 async def test_statuses_sends_each_filter(kwargs: dict[str, Any], expected_query: str) -> None:
     """commands.statuses() hits the request's status path with device and state filters."""
     router = make_router()
@@ -189,6 +193,7 @@ async def test_statuses_sends_each_filter(kwargs: dict[str, Any], expected_query
     assert items[0].state is CommandState.FAILURE
 
 
+@pytest.mark.anyio
 async def test_statuses_refuses_a_malformed_request_id() -> None:
     """A malformed request id or device id is refused by name."""
     router = make_router()
@@ -212,6 +217,7 @@ async def test_statuses_refuses_a_malformed_request_id() -> None:
         ({"state": "Command Success", "page_size": 3}, "state=Command+Success&limit=3"),
     ],
 )
+@pytest.mark.anyio
 async def test_command_history_sends_its_filter(
     kwargs: dict[str, Any], expected_query: str
 ) -> None:
@@ -243,6 +249,7 @@ async def test_command_history_sends_its_filter(
         ({"page_size": 200}, "limit=200"),
     ],
 )
+@pytest.mark.anyio
 async def test_device_listing_sends_each_filter(
     kwargs: dict[str, Any], expected_query: str
 ) -> None:
@@ -262,6 +269,7 @@ async def test_device_listing_sends_each_filter(
     ("kwargs", "expected_query"),
     [({}, ""), ({"name": "Berlin"}, "name=Berlin"), ({"page_size": 7}, "limit=7")],
 )
+@pytest.mark.anyio
 async def test_group_listing_sends_each_filter(kwargs: dict[str, Any], expected_query: str) -> None:
     """groups.list() hits the devicegroup path with the name filter and page size."""
     router = make_router()
@@ -276,6 +284,7 @@ async def test_group_listing_sends_each_filter(kwargs: dict[str, Any], expected_
     assert (groups[0].name, groups[0].device_count) == ("Berlin", 3)
 
 
+@pytest.mark.anyio
 async def test_every_request_carries_auth_and_accepts_json() -> None:
     """Reads carry the bearer key and ask for JSON."""
     router = make_router()

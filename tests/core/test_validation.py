@@ -25,7 +25,7 @@ from esper_cmds._validation import (
     parse_uuids,
 )
 
-from ._support import DEVICE_A, DEVICE_B, GROUP_A
+from .._support import DEVICE_A, DEVICE_B, GROUP_A
 
 UTC = dt.UTC
 START = dt.datetime(2030, 6, 1, tzinfo=UTC)

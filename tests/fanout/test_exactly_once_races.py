@@ -26,8 +26,6 @@ from esper_cmds.simulator import ManualClock, Simulator
 
 from .conftest import FAST, client_for
 
-pytestmark = pytest.mark.anyio
-
 
 def per_device(sim: Simulator, command: str = "REBOOT") -> Counter[int]:
     """How many devices hold 0, 1, 2... of `command`."""
@@ -66,6 +64,7 @@ class SlowFirstCreate(httpx.AsyncBaseTransport):
         return await self.sim.transport.handle_async_request(request)
 
 
+@pytest.mark.anyio
 async def test_a_create_the_server_stores_after_the_client_gave_up_is_not_sent_twice() -> None:
     """The budget cuts the first create at 0.3 s; the server stores it at 0.8 s. The chunk is
     looked up again once the settle window has passed, found, and adopted, not resent."""
@@ -112,6 +111,7 @@ class RefuseFirstCreate(httpx.AsyncBaseTransport):
 
 @pytest.mark.parametrize("with_journal", [True, False], ids=["journal", "no-journal"])
 @pytest.mark.parametrize("together", [False, True], ids=["one-after-another", "at-once"])
+@pytest.mark.anyio
 async def test_retrying_a_stale_result_sends_nothing_twice(
     tmp_path: Path, with_journal: bool, together: bool
 ) -> None:
@@ -148,6 +148,7 @@ async def _append(into: list[Any], awaitable: Any) -> None:
     into.append(await awaitable)
 
 
+@pytest.mark.anyio
 async def test_deleting_the_journal_under_a_running_fan_out_loses_nothing(
     tmp_path: Path,
 ) -> None:
@@ -214,6 +215,7 @@ class Stripped(httpx.AsyncBaseTransport):
 
 
 @pytest.mark.parametrize("strip", [False, True], ids=["same-instant", "no-created-on"])
+@pytest.mark.anyio
 async def test_an_old_identical_request_is_never_adopted(strip: bool) -> None:
     """Yesterday's identical REBOOT exists; today's first create is refused unstored (a 500).
     Whether it was made in the same instant as the fence (a clock that did not move) or the

@@ -16,8 +16,6 @@ from esper_cmds.simulator import Simulator
 
 from .conftest import client_for
 
-pytestmark = pytest.mark.anyio
-
 
 def refusing(sim: Simulator, status: int, path_part: str) -> httpx.AsyncBaseTransport:
     """The simulator, except that requests whose path holds `path_part` get `status`."""
@@ -31,6 +29,7 @@ def refusing(sim: Simulator, status: int, path_part: str) -> httpx.AsyncBaseTran
     return Refusing()
 
 
+@pytest.mark.anyio
 async def test_a_failed_fence_read_releases_the_journal(tmp_path: Path) -> None:
     """The fence read is refused (401): the error surfaces as itself, the journal is unlocked
     and still empty, so the next run (with a good key, say) starts it properly."""
@@ -63,6 +62,7 @@ async def _plan_of(sim: Simulator) -> Plan:
     )
 
 
+@pytest.mark.anyio
 async def test_a_failed_group_listing_surfaces_as_itself() -> None:
     """With ``resolve_groups``, a device listing that fails ends the fan-out with that error
     (not an exception group), and nothing is created."""

@@ -25,8 +25,6 @@ from esper_cmds.simulator import Fault, FaultKind, FaultPlan, Simulator
 
 from .conftest import FAST, client_for
 
-pytestmark = pytest.mark.anyio
-
 HARSH: dict[FaultKind | str, float] = {
     FaultKind.ERROR_BEFORE_STORE: 0.10,
     FaultKind.ERROR_AFTER_STORE: 0.05,
@@ -41,6 +39,7 @@ def per_device(sim: Simulator, command: str) -> Counter[int]:
     return Counter(commands[(d, command)] for d in sim.device_ids)
 
 
+@pytest.mark.anyio
 async def test_created_outcome_holds_the_request_the_server_stored() -> None:
     """A Created outcome's request is the stored request, device ids included (they are decoded
     when first read), and its repr stays short."""
@@ -62,6 +61,7 @@ async def test_created_outcome_holds_the_request_the_server_stored() -> None:
     assert Created(result.created[0].chunk, full).request is full  # built with a whole request
 
 
+@pytest.mark.anyio
 async def test_50k_devices_under_faults_get_exactly_one_request_each() -> None:
     """20% lost or failed creates and 10% 429s: every device still gets exactly one command."""
     sim = Simulator(
@@ -91,6 +91,7 @@ async def test_50k_devices_under_faults_get_exactly_one_request_each() -> None:
     assert sim.stats.requests_created == 50
 
 
+@pytest.mark.anyio
 async def test_faults_over_loopback_http() -> None:
     """The same guarantee over a real loopback server, where drops are real broken connections."""
     sim = Simulator(
@@ -115,6 +116,7 @@ async def test_faults_over_loopback_http() -> None:
     assert sim.stats.requests_created == 20
 
 
+@pytest.mark.anyio
 async def test_group_fan_out_sends_group_requests_in_chunks() -> None:
     """GROUP targets are sent as GROUP requests, chunk by chunk, each group once."""
     sim = Simulator(devices=300, groups=7, seed=2)
@@ -133,6 +135,7 @@ async def test_group_fan_out_sends_group_requests_in_chunks() -> None:
     assert sent == sorted(sim.group_ids)
 
 
+@pytest.mark.anyio
 async def test_dynamic_fan_out_when_asked() -> None:
     """command_type=DYNAMIC makes DYNAMIC requests over the given devices."""
     sim = Simulator(devices=50, groups=0, seed=2)
@@ -150,6 +153,7 @@ async def test_dynamic_fan_out_when_asked() -> None:
     assert {str(o.request.command_type) for o in result.created} == {"DYNAMIC"}
 
 
+@pytest.mark.anyio
 async def test_groups_resolved_to_their_devices() -> None:
     """resolve_groups lists each group's devices and sends DEVICE requests to each device once."""
     sim = Simulator(devices=400, groups=5, seed=4)
@@ -172,6 +176,7 @@ async def test_groups_resolved_to_their_devices() -> None:
     assert sim.stats.calls["devices"] >= len(sim.group_ids)
 
 
+@pytest.mark.anyio
 async def test_unknown_ids_fail_only_their_chunk() -> None:
     """Ids the server does not know fail that chunk with its 400; the other chunks are created."""
     sim = Simulator(devices=30, groups=0, seed=1)
@@ -195,6 +200,7 @@ async def test_unknown_ids_fail_only_their_chunk() -> None:
         result.raise_for_failures()
 
 
+@pytest.mark.anyio
 async def test_malformed_ids_and_empty_input_send_nothing() -> None:
     """A malformed id (named by index) or no targets at all is refused before any call."""
     sim = Simulator(devices=5, groups=0, seed=1)
@@ -208,6 +214,7 @@ async def test_malformed_ids_and_empty_input_send_nothing() -> None:
     assert sum(sim.stats.calls.values()) == 0
 
 
+@pytest.mark.anyio
 async def test_lost_answer_is_reconciled_not_resent() -> None:
     """A create stored and then dropped is found on the server, not sent again."""
     sim = Simulator(
@@ -224,6 +231,7 @@ async def test_lost_answer_is_reconciled_not_resent() -> None:
     assert sim.stats.calls["create"] == 1
 
 
+@pytest.mark.anyio
 async def test_retry_failed_reconciles_then_creates_only_the_failed() -> None:
     """A chunk left in doubt is looked up, then created, by retry_failed; others are untouched."""
     sim = Simulator(
@@ -253,6 +261,7 @@ async def test_retry_failed_reconciles_then_creates_only_the_failed() -> None:
     assert per_device(sim, "REBOOT") == Counter({1: 30})
 
 
+@pytest.mark.anyio
 async def test_progress_callback_and_stream_see_every_chunk_once() -> None:
     """on_progress counts up to the total; the stream yields each chunk's outcome exactly once."""
     sim = Simulator(devices=95, groups=0, seed=1)
@@ -276,6 +285,7 @@ async def test_progress_callback_and_stream_see_every_chunk_once() -> None:
     assert outcomes.result.totals.created == 10
 
 
+@pytest.mark.anyio
 async def test_leaving_the_stream_early_stops_the_rest() -> None:
     """Breaking out of the stream cancels the chunks not yet sent."""
     sim = Simulator(devices=100, groups=0, seed=1)
@@ -295,6 +305,7 @@ async def test_leaving_the_stream_early_stops_the_rest() -> None:
     assert sim.stats.requests_created < 20
 
 
+@pytest.mark.anyio
 async def test_cancellation_propagates() -> None:
     """Cancelling the caller's scope stops the fan-out without an error or a result."""
     sim = Simulator(devices=100, groups=0, seed=1)
@@ -318,6 +329,7 @@ async def test_cancellation_propagates() -> None:
     assert sim.stats.requests_created < 20
 
 
+@pytest.mark.anyio
 async def test_concurrency_is_bounded_and_used() -> None:
     """No more than `concurrency` creates are in flight, and that many are."""
     sim = Simulator(devices=400, groups=0, seed=1, latency=0.01)
@@ -347,6 +359,7 @@ async def test_concurrency_is_bounded_and_used() -> None:
     assert peak == 4
 
 
+@pytest.mark.anyio
 async def test_failed_outcome_types() -> None:
     """A chunk that keeps being throttled ends Failed and retryable after max_attempts."""
     sim = Simulator(

@@ -30,8 +30,6 @@ from .conftest import FAST, client_for
 from .test_kill import CHILD, ROOT
 from .test_plan import plan
 
-pytestmark = pytest.mark.anyio
-
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 DEV_FULL = Path("/dev/full")
@@ -66,6 +64,7 @@ def wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.anyio
 async def test_a_second_run_in_the_same_process_is_refused_and_nothing_is_sent_twice(
     tmp_path: Path,
 ) -> None:
@@ -190,6 +189,7 @@ def test_a_full_disk_inside_a_started_record_sends_nothing_and_resumes_exactly_o
 
 
 @pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
+@pytest.mark.anyio
 async def test_a_path_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
     """``/dev/full``, a FIFO or a directory is refused at once, not read forever."""
     if kind == "device":
@@ -211,6 +211,7 @@ async def test_a_path_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind
     [b"my shopping list", b"hello\n", b'{"type": "header", "version": 1}', b"\n"],
     ids=["one-line-text", "text-line", "foreign-torn-header", "blank-line"],
 )
+@pytest.mark.anyio
 async def test_a_file_that_does_not_start_with_a_header_is_never_written(
     tmp_path: Path, content: bytes
 ) -> None:
@@ -222,6 +223,7 @@ async def test_a_file_that_does_not_start_with_a_header_is_never_written(
     assert path.read_bytes() == content
 
 
+@pytest.mark.anyio
 async def test_a_header_torn_by_a_crash_is_started_afresh(tmp_path: Path) -> None:
     """A crash inside the very first write leaves part of this plan's header and nothing else
     (no create is sent before the header is down): the journal starts over, usable."""
@@ -235,6 +237,7 @@ async def test_a_header_torn_by_a_crash_is_started_afresh(tmp_path: Path) -> Non
         assert path.read_bytes() == b""
 
 
+@pytest.mark.anyio
 async def test_journal_and_fence_are_untouched_when_the_input_is_refused(tmp_path: Path) -> None:
     """Bad input raises `ValidationError` before the journal is created or anything is read."""
     sim = Simulator(devices=10, groups=0, seed=7)
@@ -252,6 +255,7 @@ async def test_journal_and_fence_are_untouched_when_the_input_is_refused(tmp_pat
     assert sim.stats.calls.total() == 0
 
 
+@pytest.mark.anyio
 async def test_a_failed_write_stops_every_later_write(tmp_path: Path) -> None:
     """Once a record could not be written (here the journal's descriptor is swapped for a
     read-only one, so the write fails as a failing disk's would), the journal refuses every
@@ -269,6 +273,7 @@ async def test_a_failed_write_stops_every_later_write(tmp_path: Path) -> None:
     await journal.aclose()
 
 
+@pytest.mark.anyio
 async def test_a_closed_journal_refuses_records(tmp_path: Path) -> None:
     """A record after `aclose` is a `JournalError`, not a write to a reused descriptor."""
     p = plan()
@@ -288,6 +293,7 @@ async def test_a_closed_journal_refuses_records(tmp_path: Path) -> None:
     ],
     ids=["garbage-line", "not-a-record", "bad-time"],
 )  # fmt: skip
+@pytest.mark.anyio
 async def test_a_damaged_journal_is_refused(tmp_path: Path, tail: bytes, error: str) -> None:
     """A journal whose records were damaged (not at its torn end) is refused, unchanged."""
     p = plan()
@@ -301,6 +307,7 @@ async def test_a_damaged_journal_is_refused(tmp_path: Path, tail: bytes, error: 
     assert path.read_bytes() == before
 
 
+@pytest.mark.anyio
 async def test_a_journal_of_another_version_is_refused(tmp_path: Path) -> None:
     """A header this library does not write (another format version) is refused."""
     path = tmp_path / "run.jsonl"
@@ -309,6 +316,7 @@ async def test_a_journal_of_another_version_is_refused(tmp_path: Path) -> None:
         await Journal.open(path, plan())
 
 
+@pytest.mark.anyio
 async def test_a_journal_replaced_under_a_run_stops_it(tmp_path: Path) -> None:
     """The journal's path now names another file (an ``os.replace`` with a copy): the run that
     held the old one refuses its next record rather than write where nobody will read."""

@@ -27,8 +27,6 @@ from esper_cmds.simulator import Fault, FaultKind, FaultPlan, ManualClock, Simul
 
 from .conftest import FAST, client_for
 
-pytestmark = pytest.mark.anyio
-
 ENTERPRISE = uuid.UUID(int=7)
 D = [str(uuid.UUID(int=0x100 + i)) for i in range(4)]
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -120,6 +118,7 @@ async def store(client: EsperClient, **kwargs: Any) -> CommandRequest:
     return await client.commands.create(**kwargs)
 
 
+@pytest.mark.anyio
 async def test_find_request_ignores_lookalikes_and_finds_the_chunks_own() -> None:
     """On the simulator: requests for another command, device type, a superset or subset of the
     chunk's devices, or an identical one older than the fence, are not adopted; the chunk's own
@@ -153,6 +152,7 @@ async def test_find_request_ignores_lookalikes_and_finds_the_chunks_own() -> Non
     assert found.id == own.id
 
 
+@pytest.mark.anyio
 async def test_find_request_for_group_chunks_on_the_simulator() -> None:
     """Each GROUP chunk finds its own request and not the other chunk's."""
     clock = ManualClock()
@@ -169,6 +169,7 @@ async def test_find_request_for_group_chunks_on_the_simulator() -> None:
     assert found.id == second.id
 
 
+@pytest.mark.anyio
 async def test_a_lost_create_made_in_the_fences_own_instant_is_adopted() -> None:
     """A server clock that does not move between the fence read and the create (coarse
     timestamps; the simulator's manual clock): the request the fan-out stored in that same
@@ -185,6 +186,7 @@ async def test_a_lost_create_made_in_the_fences_own_instant_is_adopted() -> None
     assert all(sim.stats.commands[(d, "REBOOT")] == 1 for d in sim.device_ids)
 
 
+@pytest.mark.anyio
 async def test_reconciliation_reads_one_filtered_page() -> None:
     """The lookup lists by command, command type and the chunk's first device, 50 a page: with
     60 newer requests differing in each of those, and 30 that pass the filters but target more
@@ -214,6 +216,7 @@ async def test_reconciliation_reads_one_filtered_page() -> None:
     assert sim.stats.calls["list"] - before == 1
 
 
+@pytest.mark.anyio
 async def test_the_fence_notes_every_request_of_its_instant_across_pages() -> None:
     """60 requests created in one instant (a clock that did not move): the fence holds all
     of them, read 50 a page, in two calls."""
@@ -247,6 +250,7 @@ class OldestFirst(httpx.AsyncBaseTransport):
         return response
 
 
+@pytest.mark.anyio
 async def test_a_request_of_the_fences_instant_listed_after_a_fence_request_is_found() -> None:
     """Our lost create shares the fence's instant and is listed after the fence's own request:
     the lookup goes past the fence request (it only stops at an older time) and adopts it."""
@@ -263,6 +267,7 @@ async def test_a_request_of_the_fences_instant_listed_after_a_fence_request_is_f
     assert [sim.stats.commands[(d, "REBOOT")] for d in sim.device_ids] == [2] + [1] * 9
 
 
+@pytest.mark.anyio
 async def test_find_request_reads_on_past_a_page_of_lookalikes() -> None:
     """60 newer requests pass the lookup's filters but are not the chunk's (more devices): the
     chunk's own request, on the second page, is still found."""

@@ -19,13 +19,12 @@ from esper_cmds.simulator import Simulator
 
 from .conftest import FAST, client_for
 
-pytestmark = pytest.mark.anyio
-
 
 class Stop(Exception):
     """Raised by a progress callback to stop a run part-way."""
 
 
+@pytest.mark.anyio
 async def test_a_stopped_run_resumes_from_its_journal(tmp_path: Path) -> None:
     """After a run stops at chunk 3, a re-run resumes 3 chunks and creates only the rest."""
     sim = Simulator(devices=100, groups=0, seed=3)
@@ -64,6 +63,7 @@ async def test_a_stopped_run_resumes_from_its_journal(tmp_path: Path) -> None:
     assert Counter(sim.stats.commands[(d, "REBOOT")] for d in sim.device_ids) == {1: 100}
 
 
+@pytest.mark.anyio
 async def test_an_in_flight_chunk_that_was_stored_is_reconciled(tmp_path: Path) -> None:
     """A chunk journaled as started (the process died after sending) is found, not resent."""
     sim = Simulator(devices=20, groups=0, seed=3)
@@ -100,6 +100,7 @@ async def test_an_in_flight_chunk_that_was_stored_is_reconciled(tmp_path: Path) 
     assert sim.stats.calls["create"] == creates
 
 
+@pytest.mark.anyio
 async def test_a_journal_for_other_inputs_is_refused_before_sending(tmp_path: Path) -> None:
     """Re-using a journal with another command refuses to start and sends nothing."""
     sim = Simulator(devices=20, groups=0, seed=3)
@@ -112,6 +113,7 @@ async def test_a_journal_for_other_inputs_is_refused_before_sending(tmp_path: Pa
     assert sim.stats.calls["create"] == creates
 
 
+@pytest.mark.anyio
 async def test_without_a_journal_an_identical_earlier_request_is_not_mistaken_for_ours() -> None:
     """A second, separate fan-out with a lost answer creates again: the earlier request is
     older than its fence."""

@@ -87,8 +87,8 @@ async def test_rate_limit_refills_on_a_sped_up_real_clock() -> None:
     assert int(second.headers["retry-after"]) >= 1
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("prefix", ["", "/api"])
+@pytest.mark.anyio
 async def test_admin_endpoints_over_http(sim: Simulator, prefix: str) -> None:
     """Admin endpoints (no auth) read stats, advance the clock, set faults, flip devices, cancel."""
     device = online_ids(sim)[0]

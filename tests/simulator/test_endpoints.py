@@ -24,7 +24,7 @@ async def _listed(sim: Simulator, **params: str) -> list[dict[str, Any]]:
     return results
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_each_documented_device_filter_narrows_the_listing(sim: Simulator) -> None:
     """imei, serial, brand, state, is_gms, tags, name, group and search each filter the fleet."""
     everyone = await _listed(sim)
@@ -60,8 +60,8 @@ async def test_each_documented_device_filter_narrows_the_listing(sim: Simulator)
     assert all(d in brand and d in gms and d in kiosk for d in both)
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize("params", [{"state": "on"}, {"is_gms": "maybe"}, {"group": "x"}])
+@pytest.mark.anyio
 async def test_malformed_device_filters_are_400(sim: Simulator, params: dict[str, str]) -> None:
     """A filter of the wrong type is a 400 with Esper's error body, not an empty page."""
     async with sim.client() as client:
@@ -70,7 +70,7 @@ async def test_malformed_device_filters_are_400(sim: Simulator, params: dict[str
     assert response.json()["status"] == 400
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_uuids_in_paths_and_queries_match_in_any_case(sim: Simulator) -> None:
     """Upper-case request, device and group ids find the same things as lower-case ones."""
     device = sim.device_ids[0]
@@ -89,7 +89,7 @@ async def test_uuids_in_paths_and_queries_match_in_any_case(sim: Simulator) -> N
     assert sorted(d["id"] for d in members.json()["results"]) == sim.group_members(group)
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_command_filter_matches_in_any_case(sim: Simulator) -> None:
     """The list filter ``command=reboot`` finds REBOOT requests."""
     async with sim.client() as client:
@@ -98,7 +98,7 @@ async def test_command_filter_matches_in_any_case(sim: Simulator) -> None:
     assert found.json()["count"] == 1
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_405_says_which_methods_are_allowed(sim: Simulator) -> None:
     """A wrong method answers 405 with an Allow header and Esper's error body."""
     async with sim.client() as client:
@@ -111,7 +111,7 @@ async def test_405_says_which_methods_are_allowed(sim: Simulator) -> None:
     assert "GET" in post.headers["allow"]
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_read_only_key_reads_but_gets_403_on_create() -> None:
     """A key configured read-only lists and reads, and is refused 403 on create."""
     sim = Simulator(devices=4, groups=1, read_only_api_keys=["viewer-key"])

@@ -59,8 +59,8 @@ async def test_drop_after_store_raises_remote_protocol_error_in_process(sim: Sim
     assert sim.stats.commands.total() == 3
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize(("kind", "status"), [(FaultKind.HTML_502, 502), (FaultKind.HTML_503, 503)])
+@pytest.mark.anyio
 async def test_html_error_pages(sim: Simulator, kind: FaultKind, status: int) -> None:
     """html_502/html_503 answer an HTML page (not JSON) and store nothing."""
     _scripted(sim, Fault(kind))

@@ -133,8 +133,8 @@ async def test_queued_past_expiry_times_out() -> None:
         assert set((await state_by_device(client, sim, req["id"])).values()) == {"Command TimeOut"}
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("schedule", ["WINDOW", "RECURRING"])
+@pytest.mark.anyio
 async def test_scheduled_until_window_start(sim: Simulator, schedule: str) -> None:
     """WINDOW and RECURRING requests sit in "Command Scheduled" until start_datetime."""
     device = online_ids(sim)[0]

@@ -134,7 +134,7 @@ def test_sdk_sees_errors_as_api_exceptions(fleet: Simulator, sdk: esperclient.Ap
     assert unauthorised.value.status == 401
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_sdk_from_async_code_in_a_worker_thread(fleet: Simulator) -> None:
     """The sync SDK works from async code via anyio.to_thread against serve_in_thread."""
     with fleet.serve_in_thread() as base_url:

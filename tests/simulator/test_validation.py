@@ -14,12 +14,12 @@ from esper_cmds.simulator import Simulator
 from ._support import body, commands_path, history_path, status_path
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize(
     "headers",
     [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Token {key}"}],
     ids=["missing", "wrong-key", "wrong-scheme"],
 )
+@pytest.mark.anyio
 async def test_401_without_a_valid_bearer_key(sim: Simulator, headers: dict[str, str]) -> None:
     """No key, a wrong key or a non-Bearer scheme answers 401 with Esper's error body."""
     headers = {k: v.format(key=sim.api_key) for k, v in headers.items()}
@@ -32,7 +32,7 @@ async def test_401_without_a_valid_bearer_key(sim: Simulator, headers: dict[str,
     assert data["message"]
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_404_for_another_enterprise_or_unknown_ids(sim: Simulator) -> None:
     """Another enterprise, an unknown request and an unknown device are 404s."""
     other = str(uuid.UUID(int=1))
@@ -131,8 +131,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize(("overrides", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.anyio
 async def test_validation_errors_are_400_with_esper_body(
     sim: Simulator, overrides: dict[str, Any], field: str
 ) -> None:
@@ -151,7 +151,7 @@ async def test_validation_errors_are_400_with_esper_body(
     assert sim.stats.requests_created == 0
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_too_many_devices_and_groups() -> None:
     """More than 1000 devices or 500 groups in one request is a 400."""
     sim = Simulator(devices=1001, groups=501, offline=0.0)
@@ -168,7 +168,7 @@ async def test_too_many_devices_and_groups() -> None:
     assert ok.status_code == 201
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_every_problem_is_reported_at_once(sim: Simulator) -> None:
     """A body with several faults lists each of them, the first as the message."""
     payload = body(
@@ -185,7 +185,7 @@ async def test_every_problem_is_reported_at_once(sim: Simulator) -> None:
         assert any(e.startswith(field) for e in errors), errors
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_uuids_match_in_any_case_and_duplicates_collapse(sim: Simulator) -> None:
     """An upper-case device id is the same device; twice is once."""
     device = sim.device_ids[0]
@@ -197,10 +197,10 @@ async def test_uuids_match_in_any_case_and_duplicates_collapse(sim: Simulator) -
     assert response.json()["devices"] == [device]
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize(
     "raw", [b"{not json", b"[1, 2]", b"", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000]
 )
+@pytest.mark.anyio
 async def test_body_that_is_not_an_object_is_400(sim: Simulator, raw: bytes) -> None:
     """Malformed JSON, a JSON list or an empty body is a 400."""
     async with sim.client() as client:
@@ -233,10 +233,10 @@ VALID: list[tuple[str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("command", "args"), VALID, ids=[f"{c}-{i}" for i, (c, _) in enumerate(VALID)]
 )
+@pytest.mark.anyio
 async def test_boundary_values_are_accepted(
     sim: Simulator, command: str, args: dict[str, Any]
 ) -> None:
@@ -248,7 +248,7 @@ async def test_boundary_values_are_accepted(
     assert response.status_code == 201, response.text
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_dynamic_accepts_devices_plus_groups_and_dedupes(sim: Simulator) -> None:
     """DYNAMIC takes devices and groups; rows are the de-duplicated union."""
     group = sim.group_ids[0]

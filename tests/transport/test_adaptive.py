@@ -21,7 +21,7 @@ import trio.testing
 
 from esper_cmds import EsperClient, RateChangeEvent, RateLimit, RateLimitError, TransportEvent
 
-from ._support import (
+from .._support import (
     API_KEY,
     BASE_URL,
     ENTERPRISE_ID,
@@ -103,7 +103,7 @@ def _run_load(rate_limit: RateLimit | None, *, server_rate: float, seconds: floa
                 async with anyio.create_task_group() as tg:
                     for _ in range(50):
                         tg.start_soon(caller)
-            load.final_rate = client._transport.gate.rate
+            load.final_rate = client.statistics().rate
 
     anyio.run(
         main,
@@ -147,7 +147,7 @@ async def test_one_429_among_few_calls_only_pauses() -> None:
     async with make_client(router, clock, events) as client:
         for _ in range(5):
             await client.commands.statuses(REQUEST_ID).first_page()
-        assert client._transport.gate.rate == float("inf")
+        assert client.statistics().rate == float("inf")
     assert not [e for e in events if isinstance(e, RateChangeEvent)]
     assert sum(clock.sleeps) == pytest.approx(2.0)
 

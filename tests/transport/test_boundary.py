@@ -22,21 +22,22 @@ import pytest
 
 from esper_cmds import (
     AmbiguousCreateError,
+    APIConnectionError,
+    APITimeoutError,
     BadRequestError,
     ClientClosedError,
-    ConnectionError,
     EsperClient,
     MalformedResponseError,
     NotFoundError,
     RateLimitError,
     RetryPolicy,
     ServerError,
-    TimeoutError,
+    ValidationError,
 )
 from esper_cmds._ratelimit import MAX_PAUSE, PauseEvent, TransportEvent
+from esper_cmds._transport import Transport
 
-from ._raw_server import drip, flood, serving
-from ._support import (
+from .._support import (
     API_KEY,
     BASE_URL,
     DEVICE,
@@ -49,8 +50,7 @@ from ._support import (
     make_router,
     page_json,
 )
-
-pytestmark = pytest.mark.anyio
+from ._raw_server import drip, flood, serving
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
@@ -80,6 +80,7 @@ async def create(client: EsperClient) -> Any:
     ],
     ids=["deep-json", "corrupt-gzip", "bad-bytes"],
 )
+@pytest.mark.anyio
 async def test_an_unreadable_success_is_malformed_for_a_read_and_ambiguous_for_a_create(
     content: bytes, headers: dict[str, str], why: str
 ) -> None:
@@ -112,6 +113,7 @@ async def test_an_unreadable_success_is_malformed_for_a_read_and_ambiguous_for_a
     ],
     ids=["400-deep", "404-corrupt-gzip", "500-deep"],
 )
+@pytest.mark.anyio
 async def test_an_unreadable_error_body_still_gives_the_status_error(
     status: int, content: bytes, headers: dict[str, str], error: type[Exception]
 ) -> None:
@@ -126,9 +128,10 @@ async def test_an_unreadable_error_body_still_gives_the_status_error(
     assert len(caught.value.body) <= 2000  # type: ignore[attr-defined]
 
 
+@pytest.mark.anyio
 async def test_any_exception_from_the_transport_becomes_typed() -> None:
     """A transport (or an in-process app) raising something httpx does not know: a read is
-    retried and then raised as `ConnectionError`; a create is ambiguous, not resent."""
+    retried and then raised as `APIConnectionError`; a create is ambiguous, not resent."""
 
     def explode(request: httpx.Request) -> httpx.Response:
         raise RuntimeError("the app behind the transport crashed")
@@ -136,7 +139,7 @@ async def test_any_exception_from_the_transport_becomes_typed() -> None:
     clock = FakeClock()
     transport = httpx.MockTransport(explode)
     async with make_client(make_router(), clock, transport=transport) as client:
-        with pytest.raises(ConnectionError, match="crashed") as caught:
+        with pytest.raises(APIConnectionError, match="crashed") as caught:
             await read_page(client)
         assert isinstance(caught.value.__cause__, RuntimeError)
         assert len(clock.sleeps) == 2  # retried like any dropped read
@@ -144,6 +147,7 @@ async def test_any_exception_from_the_transport_becomes_typed() -> None:
             await create(client)
 
 
+@pytest.mark.anyio
 async def test_a_closed_client_says_so_at_once() -> None:
     """A call on a closed client raises `ClientClosedError` without retrying."""
     router, clock = make_router(), FakeClock()
@@ -169,25 +173,27 @@ def loopback_client(url: str, **overrides: Any) -> EsperClient:
     return EsperClient(**settings)
 
 
+@pytest.mark.anyio
 async def test_a_dripped_body_cannot_outlive_the_budget() -> None:
     """Each byte arrives well within the read timeout, but the call as a whole ends at its
-    budget: `TimeoutError` for a read, `AmbiguousCreateError` for a create."""
+    budget: `APITimeoutError` for a read, `AmbiguousCreateError` for a create."""
     body = b'{"count": 0, "next": null, "previous": null, "results": []}' * 4
     with serving(drip(body, every=0.05)) as server:  # ~12 s to send it all
         policy = RetryPolicy(budget=1.0)
         async with loopback_client(server.url, timeout=0.5, retry=policy) as client:
             began = time.monotonic()
-            with pytest.raises(TimeoutError, match="budget"):
+            with pytest.raises(APITimeoutError, match="budget"):
                 await read_page(client)
             took = time.monotonic() - began
             with pytest.raises(AmbiguousCreateError) as caught:
                 await create(client)
     assert took < 6.0  # the budget is 1 s; the whole body would take 12 s
-    assert isinstance(caught.value.cause, TimeoutError)
+    assert isinstance(caught.value.cause, APITimeoutError)
     assert server.requests == 2  # neither was resent
 
 
 @pytest.mark.parametrize("declare", [True, False], ids=["content-length", "chunked"])
+@pytest.mark.anyio
 async def test_a_huge_body_is_refused_not_read_whole(declare: bool) -> None:
     """A body over ``max_response_bytes`` fails as malformed once the limit is passed (at once
     when its Content-Length says so), instead of being held in memory."""
@@ -198,6 +204,7 @@ async def test_a_huge_body_is_refused_not_read_whole(declare: bool) -> None:
                 await read_page(client)
 
 
+@pytest.mark.anyio
 async def test_a_compressed_bomb_is_measured_after_decompression() -> None:
     """10 MB of zeros gzip to ~10 KB: the limit applies to what would be held, not the wire."""
     bomb = gzip.compress(b"0" * 10_000_000)
@@ -216,6 +223,7 @@ async def test_a_compressed_bomb_is_measured_after_decompression() -> None:
         "Fri, 31 Dec 9999 23:59:59 GMT"), usegmt=True)],
     ids=["1e308", "year-9999"],
 )  # fmt: skip
+@pytest.mark.anyio
 async def test_an_absurd_retry_after_pauses_the_client_for_at_most_the_cap(
     retry_after: str,
 ) -> None:
@@ -243,21 +251,22 @@ async def test_an_absurd_retry_after_pauses_the_client_for_at_most_the_cap(
         assert again.value.retry_after <= MAX_PAUSE
         client.clear_pause()
         await read_page(client)
-        clock.now += MAX_PAUSE  # and a pause never outlives the cap
+        clock.advance(MAX_PAUSE)  # and a pause never outlives the cap
         await read_page(client)
     assert route.call_count == 3
 
 
+@pytest.mark.anyio
 async def test_retry_after_zero_does_not_skip_backoff() -> None:
     """200 callers all told ``429, Retry-After: 0`` at the same instant: none is resent at that
     instant (the client pauses for a backoff window first), and all then succeed."""
     clock = FakeClock()
-    start = clock.now
+    start = clock.monotonic()
     sends: dict[str, list[float]] = {}
 
     def handler(request: httpx.Request) -> httpx.Response:
-        sends.setdefault(request.url.params["device"], []).append(clock.now)
-        if clock.now == start:  # the storm: everything sent at this instant is refused
+        sends.setdefault(request.url.params["device"], []).append(clock.monotonic())
+        if clock.monotonic() == start:  # the storm: everything sent at this instant is refused
             return httpx.Response(429, json=error_json(429), headers={"Retry-After": "0"})
         return httpx.Response(200, json=page_json())
 
@@ -287,6 +296,7 @@ async def test_retry_after_zero_does_not_skip_backoff() -> None:
     ],
     ids=["gzip", "deflate-zlib", "deflate-raw"],
 )
+@pytest.mark.anyio
 async def test_compressed_bodies_are_read(encoding: str, encode: Any) -> None:
     """The transport inflates gzip and both kinds of deflate itself, in bounded steps."""
     body = json.dumps(page_json()).encode()
@@ -299,6 +309,7 @@ async def test_compressed_bodies_are_read(encoding: str, encode: Any) -> None:
 
 
 @pytest.mark.parametrize("encoding", ["gzip, gzip", "br", "gzip, identity, deflate"])
+@pytest.mark.anyio
 async def test_stacked_or_unasked_codings_are_refused(encoding: str) -> None:
     """The client asks for gzip or deflate once; a stack of codings (986 bytes of ``gzip, gzip``
     used to inflate to 512 MB) or one it did not ask for is an unreadable body."""
@@ -320,10 +331,11 @@ async def test_stacked_or_unasked_codings_are_refused(encoding: str) -> None:
     assert sent[0].headers["Accept-Encoding"] == "gzip, deflate"
 
 
+@pytest.mark.anyio
 async def test_a_retry_waiting_out_another_calls_pause_ends_at_its_budget() -> None:
     """Call A (budget 0.5 s) gets a 500 and will retry; meanwhile call B's 429 pauses the whole
     client for 3 s. A's retry may not sit that out: it ends at its budget, unsent, with a
-    `TimeoutError` (it used to take the full 3 s)."""
+    `APITimeoutError` (it used to take the full 3 s)."""
     answered: list[str] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -348,7 +360,7 @@ async def test_a_retry_waiting_out_another_calls_pause_ends_at_its_budget() -> N
 
     async def call_a() -> None:
         began = time.monotonic()
-        with pytest.raises(TimeoutError, match="waited for its turn"):
+        with pytest.raises(APITimeoutError, match="waited for its turn"):
             await client.commands.list(issued_by="A").first_page()
         took.append(time.monotonic() - began)
 
@@ -366,3 +378,34 @@ async def test_a_retry_waiting_out_another_calls_pause_ends_at_its_budget() -> N
         tg.start_soon(call_b)
     assert answered.count("A") == 1  # the retry was never sent
     assert took[0] < 2.5  # the pause was 3 s; the budget 0.5 s
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "payload",
+    [{"x": float("nan")}, {"x": object()}, {"x": "\ud800"}],
+    ids=["nan", "object", "lone-surrogate"],
+)
+async def test_a_body_json_cannot_hold_is_refused_before_sending(payload: dict[str, Any]) -> None:
+    """A create body JSON cannot encode is a `ValidationError` on ``request``; nothing is sent."""
+    router = make_router()
+    route = router.route().mock(return_value=httpx.Response(500))
+    async with make_client(router) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.commands.create_from_payload(payload)
+    assert caught.value.field == "request"
+    assert route.call_count == 0
+
+
+@pytest.mark.anyio
+async def test_a_query_httpx_refuses_is_a_validation_error() -> None:
+    """The transport's last guard: a request httpx cannot build is refused, typed, unsent."""
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(500))
+    ) as http:
+        transport = Transport(http=http, base_url=httpx.URL(BASE_URL), api_key=API_KEY)
+        with pytest.raises(ValidationError) as caught:
+            await transport.request(
+                "GET", transport.url_for("/x/"), cast_to=dict, params={"q": "\ud800"}
+            )
+    assert caught.value.field == "request"

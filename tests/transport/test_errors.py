@@ -9,11 +9,12 @@ import pytest
 
 from esper_cmds import (
     AmbiguousCreateError,
+    APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
-    ConnectionError,
     EsperClient,
     EsperError,
     MalformedResponseError,
@@ -21,11 +22,10 @@ from esper_cmds import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
-    TimeoutError,
 )
 from esper_cmds._retry import RetryPolicy
 
-from ._support import (
+from .._support import (
     API_KEY,
     COMMANDS_URL,
     DEVICE,
@@ -35,10 +35,8 @@ from ._support import (
     error_json,
     make_client,
     make_router,
-    request_json,
+    reboot_request_json,
 )
-
-pytestmark = pytest.mark.anyio
 
 NO_RETRY = RetryPolicy.never()
 
@@ -58,6 +56,7 @@ NO_RETRY = RetryPolicy.never()
     ],
     ids=["400", "401", "403", "404", "409", "429", "500", "503-html", "418"],
 )
+@pytest.mark.anyio
 async def test_status_errors(response: httpx.Response, error: type[APIStatusError]) -> None:
     """Each status maps to its class with status, Esper's message and the request."""
     router, clock = make_router(), FakeClock()
@@ -79,15 +78,16 @@ async def test_status_errors(response: httpx.Response, error: type[APIStatusErro
 @pytest.mark.parametrize(
     ("effect", "error"),
     [
-        (httpx.ConnectError("refused"), ConnectionError),
-        (httpx.RemoteProtocolError("peer closed"), ConnectionError),
-        (httpx.ConnectTimeout("slow"), TimeoutError),
-        (httpx.ReadTimeout("slow"), TimeoutError),
+        (httpx.ConnectError("refused"), APIConnectionError),
+        (httpx.RemoteProtocolError("peer closed"), APIConnectionError),
+        (httpx.ConnectTimeout("slow"), APITimeoutError),
+        (httpx.ReadTimeout("slow"), APITimeoutError),
     ],
     ids=["connect", "protocol", "connect-timeout", "read-timeout"],
 )
+@pytest.mark.anyio
 async def test_transport_errors(effect: Exception, error: type[EsperError]) -> None:
-    """httpx's transport errors become ConnectionError or TimeoutError, chained."""
+    """httpx's transport errors become APIConnectionError or APITimeoutError, chained."""
     router, clock = make_router(), FakeClock()
     router.get(STATUS_URL).mock(side_effect=effect)
     async with make_client(router, clock, retry=NO_RETRY) as client:
@@ -106,6 +106,7 @@ async def test_transport_errors(effect: Exception, error: type[EsperError]) -> N
     ],
     ids=["truncated", "wrong-shape", "a-list", "html-page"],
 )
+@pytest.mark.anyio
 async def test_malformed_bodies(response: httpx.Response, why: str) -> None:
     """A success whose body is not the expected JSON raises MalformedResponseError."""
     router, clock = make_router(), FakeClock()
@@ -116,6 +117,7 @@ async def test_malformed_bodies(response: httpx.Response, why: str) -> None:
     assert caught.value.status_code == 200
 
 
+@pytest.mark.anyio
 async def test_api_key_never_appears_anywhere(caplog: pytest.LogCaptureFixture) -> None:
     """No log record, repr or exception text of any failure carries the API key."""
     caplog.set_level(logging.DEBUG)
@@ -129,11 +131,12 @@ async def test_api_key_never_appears_anywhere(caplog: pytest.LogCaptureFixture) 
         ]
     )
     router.post(COMMANDS_URL).mock(
-        side_effect=[httpx.ReadTimeout("lost"), httpx.Response(201, json=request_json())]
+        side_effect=[httpx.ReadTimeout("lost"), httpx.Response(201, json=reboot_request_json())]
     )
     texts: list[str] = []
     async with make_client(router, clock, retry=RetryPolicy(max_attempts=4)) as client:
-        texts += [repr(client), repr(client._transport), repr(client._transport.retry)]
+        view = client.with_options(retry=RetryPolicy.never())
+        texts += [repr(client), repr(view), repr(client.statistics())]
         for call in (
             client.commands.statuses(REQUEST_ID).first_page,
             lambda: client.commands.create(command="REBOOT", devices=[DEVICE]),

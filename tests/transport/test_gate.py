@@ -11,7 +11,7 @@ import pytest
 
 from esper_cmds._ratelimit import RateChangeEvent, RateLimit, TransportEvent
 
-from ._support import (
+from .._support import (
     REQUEST_ID,
     STATUS_URL,
     FakeClock,
@@ -21,22 +21,21 @@ from ._support import (
     page_json,
 )
 
-pytestmark = pytest.mark.anyio
 
-
+@pytest.mark.anyio
 async def test_one_429_pauses_every_request_of_the_client() -> None:
     """After a 429 with Retry-After 5, no request of the client is sent for 5 s: one 429 only."""
     router, clock = make_router(), FakeClock()
     sent_at: list[float] = []
 
     def respond(request: httpx.Request) -> httpx.Response:
-        sent_at.append(clock.now)
+        sent_at.append(clock.monotonic())
         if len(sent_at) == 1:
             return httpx.Response(429, json=error_json(429), headers={"Retry-After": "5"})
         return httpx.Response(200, json=page_json())
 
     router.get(STATUS_URL).mock(side_effect=respond)
-    start = clock.now
+    start = clock.monotonic()
     async with (
         make_client(router, clock, max_concurrency=4) as client,
         anyio.create_task_group() as tg,
@@ -47,13 +46,14 @@ async def test_one_429_pauses_every_request_of_the_client() -> None:
     assert all(t >= start + 5 for t in sent_at[1:])
 
 
+@pytest.mark.anyio
 async def test_token_bucket_spaces_calls() -> None:
     """With 10 calls/s and no burst, 30 concurrent calls take 2.9 s of (fake) time, evenly."""
     router, clock = make_router(), FakeClock()
     sent_at: list[float] = []
 
     def respond(request: httpx.Request) -> httpx.Response:
-        sent_at.append(clock.now)
+        sent_at.append(clock.monotonic())
         return httpx.Response(200, json=page_json())
 
     router.get(STATUS_URL).mock(side_effect=respond)
@@ -69,13 +69,14 @@ async def test_token_bucket_spaces_calls() -> None:
     assert sent_at[-1] - sent_at[0] == pytest.approx(2.9)
 
 
+@pytest.mark.anyio
 async def test_burst_goes_at_once_then_paces() -> None:
     """A bucket with burst 5 sends five calls without waiting, then one per 1/rate."""
     router, clock = make_router(), FakeClock()
     sent_at: list[float] = []
 
     def respond(request: httpx.Request) -> httpx.Response:
-        sent_at.append(clock.now)
+        sent_at.append(clock.monotonic())
         return httpx.Response(200, json=page_json())
 
     router.get(STATUS_URL).mock(side_effect=respond)
@@ -87,6 +88,7 @@ async def test_burst_goes_at_once_then_paces() -> None:
     assert sent_at[7] - sent_at[0] == pytest.approx(0.3)
 
 
+@pytest.mark.anyio
 async def test_rate_is_cut_once_per_episode_then_recovers() -> None:
     """429s of requests sent before the cut do not cut again; a later 429 does; quiet restores."""
     router, clock = make_router(), FakeClock()
@@ -118,17 +120,18 @@ async def test_rate_is_cut_once_per_episode_then_recovers() -> None:
         cuts = [e for e in events if isinstance(e, RateChangeEvent) and e.new_rate < e.old_rate]
         # The second cut halves the rate of the moment (probed up 3 % while the retry queued).
         assert [c.new_rate for c in cuts] == [50.0, pytest.approx(51.5 / 2)]
-        cut = client._transport.gate.rate
+        cut = client.statistics().rate
         assert cut < 30.0
-        clock.now += 31.0
+        clock.advance(31.0)
         await client.commands.statuses(REQUEST_ID).first_page()
-        assert client._transport.gate.rate == pytest.approx(cut * 1.25)
+        assert client.statistics().rate == pytest.approx(cut * 1.25)
         for _ in range(10):
-            clock.now += 31.0
+            clock.advance(31.0)
             await client.commands.statuses(REQUEST_ID).first_page()
-        assert client._transport.gate.rate == 100.0
+        assert client.statistics().rate == 100.0
 
 
+@pytest.mark.anyio
 async def test_concurrency_limit_caps_requests_in_flight() -> None:
     """200 concurrent calls never have more than `max_concurrency` requests in flight."""
     router, clock = make_router(), FakeClock()
@@ -153,9 +156,10 @@ async def test_concurrency_limit_caps_requests_in_flight() -> None:
     assert peak == 7
 
 
+@pytest.mark.anyio
 async def test_default_concurrency_follows_the_pool() -> None:
     """Without `max_concurrency`, the limit is the pool's ``max_connections``."""
     router, clock = make_router(), FakeClock()
     limits = httpx.Limits(max_connections=13)
     async with make_client(router, clock, limits=limits) as client:
-        assert client._transport.gate.limiter.total_tokens == 13
+        assert client.statistics().max_concurrency == 13

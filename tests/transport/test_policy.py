@@ -13,8 +13,8 @@ import pytest
 from esper_cmds._ratelimit import RateLimit
 from esper_cmds._retry import (
     DEFAULT_CREATE_RULES,
-    Action,
-    Failure,
+    RetryAction,
+    RetryFailure,
     RetryPolicy,
     classify_exception,
     classify_status,
@@ -32,18 +32,20 @@ def test_reads_retried_at_least_twice_by_default() -> None:
 def test_partial_rule_tables_merge_over_the_defaults() -> None:
     """Changing one cell keeps every other cell of the default table."""
     policy = RetryPolicy(create_rules={"status_500": "retry"})
-    assert policy.action("POST", Failure.STATUS_500) is Action.RETRY
-    others = {f: a for f, a in policy.create_rules.items() if f is not Failure.STATUS_500}
-    assert others == {f: a for f, a in DEFAULT_CREATE_RULES.items() if f is not Failure.STATUS_500}
+    assert policy.action("POST", RetryFailure.STATUS_500) is RetryAction.RETRY
+    others = {f: a for f, a in policy.create_rules.items() if f is not RetryFailure.STATUS_500}
+    assert others == {
+        f: a for f, a in DEFAULT_CREATE_RULES.items() if f is not RetryFailure.STATUS_500
+    }
 
 
 def test_methods_pick_their_column() -> None:
     """GET/HEAD/OPTIONS use the read rules; POST and anything else the create rules."""
     policy = RetryPolicy()
     for method in ("GET", "head", "OPTIONS"):
-        assert policy.action(method, Failure.READ_TIMEOUT) is Action.RETRY
+        assert policy.action(method, RetryFailure.READ_TIMEOUT) is RetryAction.RETRY
     for method in ("POST", "PUT", "PATCH", "DELETE"):
-        assert policy.action(method, Failure.READ_TIMEOUT) is Action.AMBIGUOUS
+        assert policy.action(method, RetryFailure.READ_TIMEOUT) is RetryAction.AMBIGUOUS
 
 
 def test_never_sends_once() -> None:
@@ -91,15 +93,15 @@ def test_retry_after_unreadable(header: str | None) -> None:
 
 def test_classification_of_httpx_errors() -> None:
     """httpx's timeout subclasses are told apart before the generic timeout."""
-    assert classify_exception(httpx.ConnectTimeout("t")) is Failure.CONNECT_TIMEOUT
-    assert classify_exception(httpx.PoolTimeout("t")) is Failure.POOL_TIMEOUT
-    assert classify_exception(httpx.ConnectError("t")) is Failure.CONNECT_ERROR
-    assert classify_exception(httpx.WriteTimeout("t")) is Failure.WRITE_TIMEOUT
-    assert classify_exception(httpx.ReadTimeout("t")) is Failure.READ_TIMEOUT
-    assert classify_exception(httpx.RemoteProtocolError("t")) is Failure.DROPPED
-    assert classify_status(503, has_retry_after=True) is Failure.STATUS_503_RETRY_AFTER
-    assert classify_status(503, has_retry_after=False) is Failure.STATUS_503
-    assert classify_status(422, has_retry_after=False) is Failure.CLIENT_ERROR
+    assert classify_exception(httpx.ConnectTimeout("t")) is RetryFailure.CONNECT_TIMEOUT
+    assert classify_exception(httpx.PoolTimeout("t")) is RetryFailure.POOL_TIMEOUT
+    assert classify_exception(httpx.ConnectError("t")) is RetryFailure.CONNECT_ERROR
+    assert classify_exception(httpx.WriteTimeout("t")) is RetryFailure.WRITE_TIMEOUT
+    assert classify_exception(httpx.ReadTimeout("t")) is RetryFailure.READ_TIMEOUT
+    assert classify_exception(httpx.RemoteProtocolError("t")) is RetryFailure.DROPPED
+    assert classify_status(503, has_retry_after=True) is RetryFailure.STATUS_503_RETRY_AFTER
+    assert classify_status(503, has_retry_after=False) is RetryFailure.STATUS_503
+    assert classify_status(422, has_retry_after=False) is RetryFailure.CLIENT_ERROR
 
 
 def test_policy_and_rate_limit_are_frozen_and_validated() -> None:

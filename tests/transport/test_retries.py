@@ -5,18 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import logging
-from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from esper_cmds import AmbiguousCreateError, RateLimitError, ServerError, TimeoutError
+from esper_cmds import AmbiguousCreateError, APITimeoutError, RateLimitError, ServerError
 from esper_cmds._ratelimit import PauseEvent, TransportEvent
-from esper_cmds._retry import Action, Failure, GiveUpEvent, RetryEvent, RetryPolicy
-from esper_cmds.models import Page
+from esper_cmds._retry import GiveUpEvent, RetryAction, RetryEvent, RetryFailure, RetryPolicy
 
-from ._support import (
+from .._support import (
     API_KEY,
     COMMANDS_URL,
     DEVICE,
@@ -27,10 +25,8 @@ from ._support import (
     make_client,
     make_router,
     page_json,
-    request_json,
+    reboot_request_json,
 )
-
-pytestmark = pytest.mark.anyio
 
 
 def ok_page() -> httpx.Response:
@@ -44,6 +40,7 @@ def throttled(retry_after: str | None) -> httpx.Response:
     return httpx.Response(429, json=error_json(429, "slow down"), headers=headers)
 
 
+@pytest.mark.anyio
 async def test_retry_after_seconds_is_waited_exactly() -> None:
     """A 429 with ``Retry-After: 7`` is resent after exactly 7 s (by the fake clock)."""
     router, clock = make_router(), FakeClock()
@@ -54,6 +51,7 @@ async def test_retry_after_seconds_is_waited_exactly() -> None:
     assert sum(clock.sleeps) == pytest.approx(7.0)
 
 
+@pytest.mark.anyio
 async def test_retry_after_http_date_is_waited_until() -> None:
     """A 429 whose Retry-After is an HTTP date is resent once that moment has come."""
     router, clock = make_router(), FakeClock()
@@ -65,6 +63,7 @@ async def test_retry_after_http_date_is_waited_until() -> None:
     assert sum(clock.sleeps) == pytest.approx(25.0)
 
 
+@pytest.mark.anyio
 async def test_retry_after_above_cap_raises_with_retry_after() -> None:
     """A wait longer than the cap is not shortened: the 429 is raised with ``retry_after``."""
     router, clock = make_router(), FakeClock()
@@ -82,6 +81,7 @@ async def test_retry_after_above_cap_raises_with_retry_after() -> None:
         assert route.call_count == 1
 
 
+@pytest.mark.anyio
 async def test_429_without_retry_after_backs_off() -> None:
     """A bare 429 pauses the client for the backoff ceiling of that attempt."""
     router, clock = make_router(), FakeClock()
@@ -92,6 +92,7 @@ async def test_429_without_retry_after_backs_off() -> None:
     assert sum(clock.sleeps) == pytest.approx(0.5)
 
 
+@pytest.mark.anyio
 async def test_attempts_run_out() -> None:
     """A read failing every time is sent `max_attempts` times, then its error is raised."""
     router, clock = make_router(), FakeClock()
@@ -103,20 +104,21 @@ async def test_attempts_run_out() -> None:
     assert len(clock.sleeps) == 3
 
 
+@pytest.mark.anyio
 async def test_budget_stops_retrying() -> None:
     """No retry starts once the budget would be exceeded, however many attempts remain."""
     router, clock = make_router(), FakeClock()
     route = router.get(STATUS_URL).mock(side_effect=httpx.ReadTimeout("slow"))
     policy = RetryPolicy(max_attempts=100, base_delay=4.0, max_delay=4.0, budget=10.0)
-    async with make_client(router, clock, retry=policy, sleep=None) as client:
-        client._transport._sleep = clock.sleep
-        client._transport._random = lambda: 1.0  # every backoff is the full 4 s
-        with pytest.raises(TimeoutError):
+    # random=1: every backoff is the full 4 s.
+    async with make_client(router, clock, retry=policy, random=lambda: 1.0) as client:
+        with pytest.raises(APITimeoutError):
             await client.commands.statuses(REQUEST_ID).first_page()
     assert clock.sleeps == [4.0, 4.0]  # a third would end at 12 s > 10 s
     assert route.call_count == 3
 
 
+@pytest.mark.anyio
 async def test_retry_after_beyond_budget_raises() -> None:
     """A Retry-After under the cap but past the call's budget raises instead of waiting."""
     router, clock = make_router(), FakeClock()
@@ -127,6 +129,7 @@ async def test_retry_after_beyond_budget_raises() -> None:
     assert caught.value.retry_after == 50.0
 
 
+@pytest.mark.anyio
 async def test_jitter_stays_within_bounds_in_the_transport() -> None:
     """Each real backoff the transport sleeps lies in ``[0, min(cap, base * 2**(n-1))]``."""
     router, clock = make_router(), FakeClock()
@@ -142,39 +145,39 @@ async def test_jitter_stays_within_bounds_in_the_transport() -> None:
                 assert 0.0 <= delay <= min(2.0, 0.25 * 2 ** (n - 1))
 
 
+@pytest.mark.anyio
 async def test_per_call_policy_overrides_the_client() -> None:
-    """`Transport.request(retry=...)` replaces the client's policy for that call only."""
+    """`with_options(retry=...)` replaces the client's policy for the calls made through it."""
     router, clock = make_router(), FakeClock()
     route = router.get(STATUS_URL).mock(
         side_effect=[httpx.Response(502), httpx.Response(502), ok_page()]
     )
     async with make_client(router, clock) as client:
-        transport = client._transport
-        url = httpx.URL(STATUS_URL)
+        once = client.with_options(retry=RetryPolicy.never())
         with pytest.raises(ServerError):
-            await transport.request(
-                "GET", url, cast_to=Page[dict[str, Any]], retry=RetryPolicy.never()
-            )
+            await once.commands.statuses(REQUEST_ID).first_page()
         assert route.call_count == 1
-        await transport.request("GET", url, cast_to=Page[dict[str, Any]])
+        await client.commands.statuses(REQUEST_ID).first_page()
         assert route.call_count == 3
 
 
+@pytest.mark.anyio
 async def test_per_client_policy_can_retry_a_cell() -> None:
     """A client whose table says retry 501 on reads does so; the default does not."""
     router, clock = make_router(), FakeClock()
     route = router.get(STATUS_URL).mock(side_effect=[httpx.Response(501), ok_page()])
-    policy = RetryPolicy(read_rules={Failure.OTHER_5XX: Action.RETRY})
+    policy = RetryPolicy(read_rules={RetryFailure.OTHER_5XX: RetryAction.RETRY})
     async with make_client(router, clock, retry=policy) as client:
         await client.commands.statuses(REQUEST_ID).first_page()
     assert route.call_count == 2
 
 
+@pytest.mark.anyio
 async def test_ambiguous_create_is_sent_exactly_once_even_with_generous_retries() -> None:
     """However many attempts are allowed, a create that timed out reading is never resent."""
     router, clock = make_router(), FakeClock()
     route = router.post(COMMANDS_URL).mock(
-        side_effect=[httpx.ReadTimeout("lost"), httpx.Response(201, json=request_json())]
+        side_effect=[httpx.ReadTimeout("lost"), httpx.Response(201, json=reboot_request_json())]
     )
     async with make_client(router, clock, retry=RetryPolicy(max_attempts=10)) as client:
         with pytest.raises(AmbiguousCreateError) as caught:
@@ -184,6 +187,7 @@ async def test_ambiguous_create_is_sent_exactly_once_even_with_generous_retries(
     assert clock.sleeps == []
 
 
+@pytest.mark.anyio
 async def test_pre_encoded_create_sends_those_bytes_and_reports_the_payload() -> None:
     """A create given its body as bytes sends exactly them, as JSON, on every attempt; an
     ambiguous outcome still reports the payload as a mapping."""
@@ -204,6 +208,7 @@ async def test_pre_encoded_create_sends_those_bytes_and_reports_the_payload() ->
     assert caught.value.payload == payload
 
 
+@pytest.mark.anyio
 async def test_cancellation_mid_backoff_propagates_at_once() -> None:
     """Cancelling a call while it sleeps between attempts ends it at once, slot released."""
     router = make_router()
@@ -222,9 +227,10 @@ async def test_cancellation_mid_backoff_propagates_at_once() -> None:
                 await sleeping.wait()
                 tg.cancel_scope.cancel()
         assert route.call_count == 1
-        assert client._transport.gate.limiter.borrowed_tokens == 0
+        assert client.statistics().in_flight == 0
 
 
+@pytest.mark.anyio
 async def test_cancellation_in_flight_releases_the_slot() -> None:
     """A call cancelled while its request is in flight frees its slot for the next caller."""
     router, clock = make_router(), FakeClock()
@@ -246,12 +252,13 @@ async def test_cancellation_in_flight_releases_the_slot() -> None:
                 tg.start_soon(client.commands.statuses(REQUEST_ID).first_page)
                 await started.wait()
                 tg.cancel_scope.cancel()
-            assert client._transport.gate.limiter.borrowed_tokens == 0
+            assert client.statistics().in_flight == 0
             page = await client.commands.statuses(REQUEST_ID).first_page()
     assert page.count == 0
     assert calls == 2
 
 
+@pytest.mark.anyio
 async def test_events_and_logs_describe_retries_and_pauses(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -269,7 +276,7 @@ async def test_events_and_logs_describe_retries_and_pauses(
     assert kinds == [RetryEvent, PauseEvent, RetryEvent, GiveUpEvent]
     first = events[0]
     assert isinstance(first, RetryEvent)
-    assert first.failure is Failure.STATUS_502
+    assert first.failure is RetryFailure.STATUS_502
     assert first.attempt == 1
     assert first.method == "GET"
     assert first.path.endswith("/status/")
@@ -283,6 +290,7 @@ async def test_events_and_logs_describe_retries_and_pauses(
     assert all(API_KEY not in m for m in messages)
 
 
+@pytest.mark.anyio
 async def test_a_broken_hook_does_not_break_requests(caplog: pytest.LogCaptureFixture) -> None:
     """An exception in the metrics hook is logged and ignored; the call still succeeds."""
     router, clock = make_router(), FakeClock()
@@ -297,6 +305,7 @@ async def test_a_broken_hook_does_not_break_requests(caplog: pytest.LogCaptureFi
     assert any("on_event hook raised" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.anyio
 async def test_with_options_changes_the_policy_and_shares_the_gate() -> None:
     """`with_options(retry=...)` sends once where the client retries, through the same gate."""
     router, clock = make_router(), FakeClock()
@@ -307,7 +316,21 @@ async def test_with_options_changes_the_policy_and_shares_the_gate() -> None:
         await client.commands.statuses(REQUEST_ID).first_page()  # 503 then 200: retried
         assert route.call_count == 2
         once = client.with_options(retry=RetryPolicy.never())
-        assert once._transport.gate is client._transport.gate
         with pytest.raises(ServerError):
             await once.commands.statuses(REQUEST_ID).first_page()
     assert route.call_count == 3
+
+
+@pytest.mark.anyio
+async def test_a_view_shares_the_clients_429_pause() -> None:
+    """A 429 heard through a `with_options` view pauses the client it came from."""
+    router, clock = make_router(), FakeClock()
+    router.get(STATUS_URL).mock(side_effect=[throttled("30"), ok_page()])
+    async with make_client(router, clock) as client:
+        once = client.with_options(retry=RetryPolicy.never())
+        with pytest.raises(RateLimitError):
+            await once.commands.statuses(REQUEST_ID).first_page()
+        assert client.statistics().paused_for == pytest.approx(30.0)
+        assert once.statistics() == client.statistics()
+        await client.commands.statuses(REQUEST_ID).first_page()  # waits the pause out
+    assert clock.sleeps == [pytest.approx(30.0)]

@@ -11,22 +11,22 @@ import pytest
 
 from esper_cmds import (
     AmbiguousCreateError,
+    APIConnectionError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
-    ConnectionError,
     EsperError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
-    TimeoutError,
     TransportError,
 )
-from esper_cmds._retry import Failure
+from esper_cmds._retry import RetryFailure
 
-from ._support import (
+from .._support import (
     COMMANDS_URL,
     DEVICE,
     REQUEST_ID,
@@ -36,10 +36,8 @@ from ._support import (
     make_client,
     make_router,
     page_json,
-    request_json,
+    reboot_request_json,
 )
-
-pytestmark = pytest.mark.anyio
 
 Effect = Callable[[], Any]
 HTML = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
@@ -47,55 +45,57 @@ HTML = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
 # (failure class, what the server does, read outcome, create outcome, error type when raised)
 # Outcomes: "R" retried and succeeded on the second attempt, "X" raised at once, "A" raised as
 # AmbiguousCreateError after exactly one send. This is the issue's table, written out by hand.
-CASES: list[tuple[str, Failure, Effect, str, str, type[EsperError]]] = [
-    ("connect", Failure.CONNECT_ERROR, lambda: httpx.ConnectError("refused"), "R", "R",
-     ConnectionError),
-    ("connect-timeout", Failure.CONNECT_TIMEOUT, lambda: httpx.ConnectTimeout("t"), "R", "R",
-     TimeoutError),
-    ("pool-timeout", Failure.POOL_TIMEOUT, lambda: httpx.PoolTimeout("t"), "R", "R",
-     TimeoutError),
-    ("write-timeout", Failure.WRITE_TIMEOUT, lambda: httpx.WriteTimeout("t"), "R", "A",
-     TimeoutError),
-    ("read-timeout", Failure.READ_TIMEOUT, lambda: httpx.ReadTimeout("t"), "R", "A",
-     TimeoutError),
-    ("protocol-error", Failure.DROPPED, lambda: httpx.RemoteProtocolError("gone"), "R", "A",
-     ConnectionError),
-    ("read-error", Failure.DROPPED, lambda: httpx.ReadError("reset"), "R", "A", ConnectionError),
-    ("write-error", Failure.DROPPED, lambda: httpx.WriteError("pipe"), "R", "A", ConnectionError),
-    ("local-protocol", Failure.LOCAL_ERROR,
+CASES: list[tuple[str, RetryFailure, Effect, str, str, type[EsperError]]] = [
+    ("connect", RetryFailure.CONNECT_ERROR, lambda: httpx.ConnectError("refused"), "R", "R",
+     APIConnectionError),
+    ("connect-timeout", RetryFailure.CONNECT_TIMEOUT, lambda: httpx.ConnectTimeout("t"), "R", "R",
+     APITimeoutError),
+    ("pool-timeout", RetryFailure.POOL_TIMEOUT, lambda: httpx.PoolTimeout("t"), "R", "R",
+     APITimeoutError),
+    ("write-timeout", RetryFailure.WRITE_TIMEOUT, lambda: httpx.WriteTimeout("t"), "R", "A",
+     APITimeoutError),
+    ("read-timeout", RetryFailure.READ_TIMEOUT, lambda: httpx.ReadTimeout("t"), "R", "A",
+     APITimeoutError),
+    ("protocol-error", RetryFailure.DROPPED, lambda: httpx.RemoteProtocolError("gone"), "R", "A",
+     APIConnectionError),
+    ("read-error", RetryFailure.DROPPED, lambda: httpx.ReadError("reset"), "R", "A",
+     APIConnectionError),
+    ("write-error", RetryFailure.DROPPED, lambda: httpx.WriteError("pipe"), "R", "A",
+     APIConnectionError),
+    ("local-protocol", RetryFailure.LOCAL_ERROR,
      lambda: httpx.LocalProtocolError("Illegal header value"), "X", "X", TransportError),
-    ("unsupported-protocol", Failure.LOCAL_ERROR, lambda: httpx.UnsupportedProtocol("ftp"),
+    ("unsupported-protocol", RetryFailure.LOCAL_ERROR, lambda: httpx.UnsupportedProtocol("ftp"),
      "X", "X", TransportError),
-    ("408", Failure.STATUS_408, lambda: httpx.Response(408, json=error_json(408)), "R", "R",
+    ("408", RetryFailure.STATUS_408, lambda: httpx.Response(408, json=error_json(408)), "R", "R",
      EsperError),
-    ("429", Failure.STATUS_429,
+    ("429", RetryFailure.STATUS_429,
      lambda: httpx.Response(429, json=error_json(429), headers={"Retry-After": "2"}), "R", "R",
      RateLimitError),
-    ("429-no-header", Failure.STATUS_429, lambda: httpx.Response(429, json=error_json(429)),
+    ("429-no-header", RetryFailure.STATUS_429, lambda: httpx.Response(429, json=error_json(429)),
      "R", "R", RateLimitError),
-    ("500", Failure.STATUS_500, lambda: httpx.Response(500, json=error_json(500)), "R", "A",
+    ("500", RetryFailure.STATUS_500, lambda: httpx.Response(500, json=error_json(500)), "R", "A",
      ServerError),
-    ("502", Failure.STATUS_502, lambda: httpx.Response(502, text="<html>bad gateway</html>"),
+    ("502", RetryFailure.STATUS_502, lambda: httpx.Response(502, text="<html>bad gateway</html>"),
      "R", "A", ServerError),
-    ("503-html", Failure.STATUS_503, lambda: httpx.Response(503, text=HTML), "R", "A",
+    ("503-html", RetryFailure.STATUS_503, lambda: httpx.Response(503, text=HTML), "R", "A",
      ServerError),
-    ("503-retry-after", Failure.STATUS_503_RETRY_AFTER,
+    ("503-retry-after", RetryFailure.STATUS_503_RETRY_AFTER,
      lambda: httpx.Response(503, text=HTML, headers={"Retry-After": "3"}), "R", "R", ServerError),
-    ("504", Failure.STATUS_504, lambda: httpx.Response(504, json=error_json(504)), "R", "A",
+    ("504", RetryFailure.STATUS_504, lambda: httpx.Response(504, json=error_json(504)), "R", "A",
      ServerError),
-    ("501", Failure.OTHER_5XX, lambda: httpx.Response(501, json=error_json(501)), "X", "A",
+    ("501", RetryFailure.OTHER_5XX, lambda: httpx.Response(501, json=error_json(501)), "X", "A",
      ServerError),
-    ("400", Failure.CLIENT_ERROR, lambda: httpx.Response(400, json=error_json(400)), "X", "X",
+    ("400", RetryFailure.CLIENT_ERROR, lambda: httpx.Response(400, json=error_json(400)), "X", "X",
      BadRequestError),
-    ("401", Failure.CLIENT_ERROR, lambda: httpx.Response(401, json=error_json(401)), "X", "X",
+    ("401", RetryFailure.CLIENT_ERROR, lambda: httpx.Response(401, json=error_json(401)), "X", "X",
      AuthenticationError),
-    ("403", Failure.CLIENT_ERROR, lambda: httpx.Response(403, json=error_json(403)), "X", "X",
+    ("403", RetryFailure.CLIENT_ERROR, lambda: httpx.Response(403, json=error_json(403)), "X", "X",
      PermissionDeniedError),
-    ("404", Failure.CLIENT_ERROR, lambda: httpx.Response(404, json=error_json(404)), "X", "X",
+    ("404", RetryFailure.CLIENT_ERROR, lambda: httpx.Response(404, json=error_json(404)), "X", "X",
      NotFoundError),
-    ("409", Failure.CLIENT_ERROR, lambda: httpx.Response(409, json=error_json(409)), "X", "X",
+    ("409", RetryFailure.CLIENT_ERROR, lambda: httpx.Response(409, json=error_json(409)), "X", "X",
      ConflictError),
-    ("malformed", Failure.MALFORMED, lambda: httpx.Response(200, text="{not json"), "X", "A",
+    ("malformed", RetryFailure.MALFORMED, lambda: httpx.Response(200, text="{not json"), "X", "A",
      MalformedResponseError),
 ]  # fmt: skip
 
@@ -104,12 +104,18 @@ IDS = [case[0] for case in CASES]
 
 def test_cases_cover_every_failure_class() -> None:
     """The table below is exhaustive: every failure class has at least one case."""
-    assert {case[1] for case in CASES} == set(Failure)
+    assert {case[1] for case in CASES} == set(RetryFailure)
 
 
 @pytest.mark.parametrize(("name", "failure", "effect", "read", "create", "error"), CASES, ids=IDS)
+@pytest.mark.anyio
 async def test_read_row(
-    name: str, failure: Failure, effect: Effect, read: str, create: str, error: type[EsperError]
+    name: str,
+    failure: RetryFailure,
+    effect: Effect,
+    read: str,
+    create: str,
+    error: type[EsperError],
 ) -> None:
     """A GET retries exactly the transient failures and raises the typed error for the rest."""
     router, clock = make_router(), FakeClock()
@@ -128,12 +134,18 @@ async def test_read_row(
 
 
 @pytest.mark.parametrize(("name", "failure", "effect", "read", "create", "error"), CASES, ids=IDS)
+@pytest.mark.anyio
 async def test_create_row(
-    name: str, failure: Failure, effect: Effect, read: str, create: str, error: type[EsperError]
+    name: str,
+    failure: RetryFailure,
+    effect: Effect,
+    read: str,
+    create: str,
+    error: type[EsperError],
 ) -> None:
     """A POST is resent only when it provably was not processed; otherwise sent exactly once."""
     router, clock = make_router(), FakeClock()
-    ok = httpx.Response(201, json=request_json())
+    ok = httpx.Response(201, json=reboot_request_json())
     route = router.post(COMMANDS_URL).mock(side_effect=[effect(), ok])
     async with make_client(router, clock) as client:
         if create == "R":

@@ -31,7 +31,7 @@ from esper_cmds._transport import Transport
 from esper_cmds.models import Page
 from esper_cmds.simulator import Simulator
 
-from ._support import (
+from .._support import (
     API_KEY,
     BASE_URL,
     DEVICE,
@@ -41,8 +41,6 @@ from ._support import (
     make_client,
     make_router,
 )
-
-pytestmark = pytest.mark.anyio
 
 
 def everything_about(exc: BaseException) -> str:
@@ -139,6 +137,7 @@ ECHOES = [
 
 
 @pytest.mark.parametrize(("status", "body"), ECHOES, ids=[str(s) for s, _ in ECHOES])
+@pytest.mark.anyio
 async def test_a_server_echoing_the_key_does_not_put_it_in_the_exception(
     status: int, body: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -168,6 +167,7 @@ async def test_a_server_echoing_the_key_does_not_put_it_in_the_exception(
     assert API_KEY not in caplog.text
 
 
+@pytest.mark.anyio
 async def test_h11_refusing_a_header_is_typed_not_ambiguous_and_keyless() -> None:
     """Past the constructor's check (a transport built by hand), h11 refuses a key with a
     newline over a real socket: a `TransportError` (the create never left the machine, so it
@@ -181,7 +181,7 @@ async def test_h11_refusing_a_header_is_typed_not_ambiguous_and_keyless() -> Non
             for method in ("GET", "POST"):
                 with pytest.raises(TransportError) as caught:
                     await transport.request(
-                        method, commands, cast_to=Page[dict[str, Any]], json={"x": 1}
+                        method, commands, cast_to=Page[dict[str, Any]], body=b'{"x": 1}'
                     )
                 assert not isinstance(caught.value, AmbiguousCreateError)
                 assert sim.api_key not in everything_about(caught.value)
@@ -189,6 +189,7 @@ async def test_h11_refusing_a_header_is_typed_not_ambiguous_and_keyless() -> Non
     assert sim.stats.calls.total() == 0
 
 
+@pytest.mark.anyio
 async def test_a_key_in_a_page_link_stays_out_of_the_error_and_its_url() -> None:
     """A server that puts the key in a ``next`` link (its path or query): the link is refused
     or followed, and no error text, URL or cycle message holds the key."""
@@ -227,6 +228,7 @@ async def test_a_key_in_a_page_link_stays_out_of_the_error_and_its_url() -> None
 
 
 @pytest.mark.parametrize("offset", [1960, 1975, 1999])
+@pytest.mark.anyio
 async def test_a_key_across_the_excerpt_cut_is_still_scrubbed(offset: int) -> None:
     """The body kept on an error is cut at 2,000 characters after it is scrubbed: a key that
     straddles the cut leaves none of itself behind."""
@@ -239,6 +241,7 @@ async def test_a_key_across_the_excerpt_cut_is_still_scrubbed(offset: int) -> No
     assert API_KEY[:12] not in everything_about(caught.value)
 
 
+@pytest.mark.anyio
 async def test_no_exception_context_keeps_the_body() -> None:
     """A JSON error's ``doc`` is the whole body: it must not hang on as ``__context__``."""
     router, clock = make_router(), FakeClock()
@@ -258,6 +261,7 @@ async def test_no_exception_context_keeps_the_body() -> None:
     assert caught.value.cause.__context__ is None
 
 
+@pytest.mark.anyio
 async def test_a_deep_error_body_with_the_key_is_typed_and_scrubbed() -> None:
     """An error body nested ~950 deep (json.loads copes, a recursive scrub did not)."""
     deep = "[" * 950 + json.dumps(API_KEY) + "]" * 950

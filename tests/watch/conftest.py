@@ -3,45 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import anyio.lowlevel
 
-from esper_cmds import EsperClient
+from esper_cmds import EsperClient, testing
 from esper_cmds.simulator import ManualClock, Simulator
+from esper_cmds.testing import FakeClock
 
 
-class SimTime:
-    """The poller's clock and sleep, on the simulator's `ManualClock`: sleeping advances it."""
+class SimTime(FakeClock):
+    """The client's fake clock, driving the simulator's `ManualClock`: sleeping advances both.
+
+    `hooks` are called after each sleep with the number of sleeps so far (to change the world).
+    """
 
     def __init__(self, sim: Simulator) -> None:
         assert isinstance(sim.clock, ManualClock)
+        super().__init__(start=sim.clock.now(), drives=[sim.clock])
         self.sim_clock = sim.clock
-        self.sleeps: list[float] = []
         self.hooks: list[Callable[[int], None]] = []
-        """Called after each sleep with the number of sleeps so far (to change the world)."""
-
-    def clock(self) -> float:
-        """Seconds on the simulated clock."""
-        return self.sim_clock.time()
 
     async def sleep(self, seconds: float) -> None:
         """Advance simulated time instead of waiting, then let other tasks run."""
         self.sleeps.append(seconds)
-        self.sim_clock.advance(seconds)
+        self.advance(max(seconds, 0.0))
         for hook in self.hooks:
             hook(len(self.sleeps))
         await anyio.lowlevel.checkpoint()
 
 
-def sim_client(sim: Simulator, **kwargs: object) -> EsperClient:
-    """An `EsperClient` on the simulator's in-process transport."""
-    return EsperClient(
-        base_url=sim.base_url,
-        api_key=sim.api_key,
-        enterprise_id=sim.enterprise_id,
-        transport=sim.transport,
-        **kwargs,  # type: ignore[arg-type]
-    )
+def sim_client(sim: Simulator, time: FakeClock | None = None, **kwargs: Any) -> EsperClient:
+    """An `EsperClient` on the simulator's in-process transport, on `time` if given."""
+    if time is None:
+        return EsperClient(
+            base_url=sim.base_url,
+            api_key=sim.api_key,
+            enterprise_id=sim.enterprise_id,
+            transport=sim.transport,
+            **kwargs,
+        )
+    return testing.client(simulator=sim, clock=time, **kwargs)
 
 
 async def raw_statuses(sim: Simulator, request_id: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ import pytest
 from esper_cmds import CommandState
 from esper_cmds._watch import WatchChanges, watch
 from esper_cmds.simulator import ManualClock, Simulator
+from esper_cmds.testing import FakeClock
 
 from .conftest import sim_client
 
@@ -21,20 +22,16 @@ NAIVE_PER_ROUND = REQUESTS * math.ceil(DEVICES / 20)
 """Re-reading every status of every request each round, with the API's default page of 20."""
 
 
-class RoundMeter:
+class RoundMeter(FakeClock):
     """Simulated sleep (one lifecycle step) recording server calls and totals per round."""
 
     def __init__(self, sim: Simulator) -> None:
         assert isinstance(sim.clock, ManualClock)
+        super().__init__(start=sim.clock.now(), drives=[sim.clock])
         self.sim = sim
-        self.sim_clock = sim.clock
         self.changes: WatchChanges | None = None
         self.marks: list[int] = []
         self.totals: list[dict[uuid.UUID, dict[str, int]]] = []
-
-    def clock(self) -> float:
-        """Seconds on the simulated clock."""
-        return self.sim_clock.time()
 
     def snapshot(self) -> None:
         """Record the server's call count and the watch's per-request totals."""
@@ -46,7 +43,7 @@ class RoundMeter:
     async def sleep(self, seconds: float) -> None:
         """Advance one lifecycle step, whatever the back-off asked, so no transition is skipped."""
         self.snapshot()
-        self.sim_clock.advance(1.0)
+        self.advance(1.0)
         await anyio.lowlevel.checkpoint()
 
     def calls_per_round(self) -> list[int]:
@@ -65,7 +62,7 @@ class RoundMeter:
 async def _watch_scenario(*, staggered_by: float | None, opens_in: float) -> RoundMeter:
     sim = Simulator(devices=DEVICES, offline=0.0, seed=1, step_seconds=1.0)
     meter = RoundMeter(sim)
-    async with sim_client(sim, rate_limit=None) as client:
+    async with sim_client(sim, meter, rate_limit=None) as client:
         requests = []
         for i in range(REQUESTS):
             opens = sim.clock.now() + dt.timedelta(seconds=opens_in + (staggered_by or 0) * i)
@@ -81,9 +78,7 @@ async def _watch_scenario(*, staggered_by: float | None, opens_in: float) -> Rou
                 )
             )
         sim.reset_stats()
-        async with watch(
-            client, requests, timeout=80, clock=meter.clock, sleep=meter.sleep
-        ) as changes:
+        async with watch(client, requests, timeout=80) as changes:
             meter.changes = changes
             await changes.wait()
         meter.snapshot()  # the last round, which ended the watch

@@ -45,6 +45,8 @@ async def test_200_requests_through_a_pool_of_20_complete_without_pool_timeout()
             enterprise_id=sim.enterprise_id,
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
             rate_limit=None,  # simulated time; pacing would only add real waiting here
+            clock=time,
+            sleep=time.sleep,
         )
         async with (
             client,
@@ -53,8 +55,6 @@ async def test_200_requests_through_a_pool_of_20_complete_without_pool_timeout()
                 request_ids,
                 timeout=60,
                 concurrency=50,  # more than the pool: the client's own limit must queue them
-                clock=time.clock,
-                sleep=time.sleep,
             ) as changes,
         ):
             summary = await changes.wait()

@@ -21,7 +21,7 @@ async def test_backoff_cuts_calls_while_nothing_changes() -> None:
     time = SimTime(sim)
     opens = sim.clock.now().replace(year=2027)  # nothing will change during the watch
     watched_for, interval = 600.0, 1.0
-    async with sim_client(sim) as client:
+    async with sim_client(sim, time) as client:
         request = await client.commands.create(
             command="REBOOT",
             devices=sim.device_ids,
@@ -35,8 +35,6 @@ async def test_backoff_cuts_calls_while_nothing_changes() -> None:
             timeout=watched_for,
             interval=interval,
             max_interval=60.0,
-            clock=time.clock,
-            sleep=time.sleep,
         ) as changes:
             summary = await changes.wait()
     assert not summary.done
@@ -67,7 +65,7 @@ async def test_backoff_resets_when_a_device_changes() -> None:
                 sim.set_online(device, True)
 
     time.hooks.append(wake)
-    async with sim_client(sim) as client:
+    async with sim_client(sim, time) as client:
         request = await client.commands.create(
             command="REBOOT", devices=sim.device_ids, device_type="all"
         )
@@ -78,8 +76,6 @@ async def test_backoff_resets_when_a_device_changes() -> None:
             interval=1.0,
             max_interval=30.0,
             jitter=0,
-            clock=time.clock,
-            sleep=time.sleep,
         ) as changes:
             summary = await changes.wait()
     assert summary.done
@@ -92,11 +88,9 @@ async def test_leaving_the_block_stops_polling() -> None:
     """Breaking out after the first change ends the watch cleanly; no call is made afterwards."""
     sim = Simulator(devices=20, offline=0.0, seed=9)
     time = SimTime(sim)
-    async with sim_client(sim) as client:
+    async with sim_client(sim, time) as client:
         request = await client.commands.create(command="REBOOT", devices=sim.device_ids)
-        async with watch(
-            client, [request.id], timeout=600, clock=time.clock, sleep=time.sleep
-        ) as changes:
+        async with watch(client, [request.id], timeout=600) as changes:
             async for change in changes:
                 assert change.new_state == CommandState.INITIATED
                 break
@@ -113,12 +107,10 @@ async def test_outer_cancellation_propagates_cleanly() -> None:
     sim = Simulator(devices=20, offline=0.0, seed=9)
     time = SimTime(sim)
     seen = 0
-    async with sim_client(sim) as client:
+    async with sim_client(sim, time) as client:
         request = await client.commands.create(command="REBOOT", devices=sim.device_ids)
         with anyio.CancelScope() as scope:
-            async with watch(
-                client, [request.id], timeout=600, clock=time.clock, sleep=time.sleep
-            ) as changes:
+            async with watch(client, [request.id], timeout=600) as changes:
                 async for _ in changes:
                     seen += 1
                     if seen == 5:
@@ -132,13 +124,11 @@ async def test_body_error_propagates_as_itself() -> None:
     """An exception raised in the block comes out unwrapped, not as an exception group."""
     sim = Simulator(devices=5, offline=0.0, seed=9)
     time = SimTime(sim)
-    async with sim_client(sim) as client:
+    async with sim_client(sim, time) as client:
         request = await client.commands.create(command="REBOOT", devices=sim.device_ids)
 
         async def consume() -> None:
-            async with watch(
-                client, [request.id], timeout=60, clock=time.clock, sleep=time.sleep
-            ) as changes:
+            async with watch(client, [request.id], timeout=60) as changes:
                 async for _ in changes:
                     raise KeyError("boom")
 
@@ -151,12 +141,10 @@ async def test_unknown_request_raises_not_found_from_iteration() -> None:
     """A request that does not exist ends the iteration with NotFoundError, unwrapped."""
     sim = Simulator(devices=5, offline=0.0, seed=9)
     time = SimTime(sim)
-    async with sim_client(sim) as client:
+    async with sim_client(sim, time) as client:
 
         async def consume() -> None:
-            async with watch(
-                client, [uuid.uuid4()], timeout=60, clock=time.clock, sleep=time.sleep
-            ) as changes:
+            async with watch(client, [uuid.uuid4()], timeout=60) as changes:
                 async for _ in changes:
                     pass
 
@@ -169,21 +157,18 @@ async def test_transient_read_failure_is_retried_next_round() -> None:
     """A malformed status page counts as an error and the next round still finishes the watch."""
     sim = Simulator(devices=5, offline=0.0, seed=9, step_seconds=1.0)
     time = SimTime(sim)
-    async with sim_client(sim) as client:
+    async with sim_client(sim, time) as client:
         request = await client.commands.create(command="REBOOT", devices=sim.device_ids)
         sim.faults = FaultPlan(
             script=[Fault(kind=FaultKind.MALFORMED_JSON)], endpoints={"statuses"}
         )
-        async with watch(
-            client, [request.id], timeout=60, clock=time.clock, sleep=time.sleep
-        ) as changes:
+        async with watch(client, [request.id], timeout=60) as changes:
             summary = await changes.wait()
     assert summary.errors == 1
     assert summary.done
     assert set(summary.requests[request.id].totals) == {CommandState.SUCCESS}
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -198,6 +183,7 @@ async def test_transient_read_failure_is_retried_next_round() -> None:
         ({"timeout": 5, "request_ids": ["not-a-uuid"]}, "request_ids"),
     ],
 )
+@pytest.mark.anyio
 async def test_bad_arguments_are_refused_before_any_call(
     kwargs: dict[str, object], field: str
 ) -> None:
