@@ -45,6 +45,7 @@ async def _run(args: argparse.Namespace, base_url: str, sim: Simulator, journal:
     from ._cli._send import SendSpec, offline_plan
     from ._cli._sending import run_send
     from ._cli._session import SESSION
+    from ._cli._watching import WatchOptions
 
     out = Output("table")
     spec = SendSpec(
@@ -73,12 +74,7 @@ async def _run(args: argparse.Namespace, base_url: str, sim: Simulator, journal:
             planned,
             allow_complete=False,
             watch=True,
-            watch_options={
-                "timeout": args.timeout,
-                "interval": 0.5,
-                "queued_is_done": True,
-                "exit_status": False,
-            },
+            watch_options=WatchOptions(timeout=args.timeout, interval=0.5, queued_is_done=True),
         )
     counts = sim.stats.commands
     once = sum(1 for d in sim.device_ids if counts[d, "REBOOT"] == 1)
