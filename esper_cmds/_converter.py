@@ -41,7 +41,7 @@ import re
 import types
 import typing
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import attrs
@@ -51,9 +51,17 @@ from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._uuids import uuid_from_text, uuids_from_texts
-from .models import CommandArgs, CommandRequest, CommandStatus, Device, DeviceGroup
+from .models import (
+    CommandArgs,
+    CommandRequest,
+    CommandSpec,
+    CommandStatus,
+    CommandType,
+    Device,
+    DeviceGroup,
+)
 
-__all__ = ["NotJSONError", "converter", "decode", "structure", "unstructure"]
+__all__ = ["NotJSONError", "converter", "decode", "encode_create", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -389,6 +397,38 @@ def structure(data: Any, cls: type[T]) -> T:
 def unstructure(value: Any) -> Any:
     """Turn a model into JSON-ready data, leaving out unset fields."""
     return converter.unstructure(value)
+
+
+def create_body(spec: CommandSpec, kind: CommandType) -> dict[str, Any]:
+    """The JSON of a create without its targets (the same for every chunk of a fan-out)."""
+    body: dict[str, Any] = {
+        "command_type": kind.value,
+        "device_type": spec.device_type.value,
+        "command": spec.command.value,
+        "command_args": unstructure(spec.command_args),
+        "schedule": spec.schedule.value,
+    }
+    if spec.schedule_args is not None:
+        schedule_args: dict[str, Any] = unstructure(spec.schedule_args)
+        for key, value in spec.schedule_extra.items():
+            schedule_args.setdefault(key, value)
+        body["schedule_args"] = schedule_args
+    return body
+
+
+def encode_create(
+    spec: CommandSpec, kind: CommandType, devices: Sequence[str], groups: Sequence[str]
+) -> tuple[dict[str, Any], bytes]:
+    """A create's body, as JSON data (for an error to report) and as the bytes to send.
+
+    The ids are canonical UUID text (as validation leaves them): hex digits and dashes, nothing
+    to escape, so they are joined in as they are, for 1000 of them ~10x cheaper than encoding.
+    """
+    body = create_body(spec, kind)
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    key, ids = ("devices", devices) if devices else ("groups", groups)
+    body[key] = list(ids)
+    return body, "".join((text[:-1], ',"', key, '":["', '","'.join(ids), '"]}')).encode()
 
 
 # --- decode: response bytes straight into the models, in C ------------------------------------
