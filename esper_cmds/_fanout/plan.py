@@ -75,12 +75,12 @@ class Plan:
         """
         return _fingerprint(self)
 
-    @property
+    @functools.cached_property
     def targeted_spec(self) -> CommandSpec:
         """The spec with its command type settled, as each chunk's create takes it."""
         if self.spec.command_type is self.command_type:
             return self.spec
-        return attrs.evolve(self.spec, command_type=self.command_type)
+        return self.spec.with_command_type(self.command_type)
 
     def __repr__(self) -> str:
         # Compact, as for Chunk: a 100,000-device plan would otherwise render every id.

@@ -86,6 +86,23 @@ class CommandSpec:
         checked, extra = check_schedule_args(parsed, when, schedule_args)
         self.__attrs_init__(parsed, args, kind, devices, when, checked, extra)
 
+    def with_command_type(self, command_type: CommandType | str | None) -> CommandSpec:
+        """This command with another command type; the rest is valid already."""
+        kind = (
+            None if command_type is None else parse_enum(command_type, CommandType, "command_type")
+        )
+        spec = object.__new__(CommandSpec)
+        spec.__attrs_init__(
+            self.command,
+            self.command_args,
+            kind,
+            self.device_type,
+            self.schedule,
+            self.schedule_args,
+            self.schedule_extra,
+        )
+        return spec
+
     @classmethod
     def of(cls, spec: CommandSpec | None, fields: CommandFields) -> CommandSpec:
         """`spec`, or one built from the keyword form (exactly one of the two).

@@ -22,10 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from esper_cmds import Command, ValidationError
-from esper_cmds._validation import build_create_payload
 from esper_cmds.simulator import Simulator
 
-from ..core.test_validation import VALID_ARGS
+from ..core.test_validation import VALID_ARGS, build_create_payload
 
 EXAMPLES = 400
 
