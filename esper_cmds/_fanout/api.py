@@ -97,14 +97,7 @@ async def fan_out_iter(
     journal, a re-run picks up where this one stopped). Arguments as for `fan_out`; bad input
     raises on entry, before anything is sent.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValidationError("concurrency", "must be a positive integer", concurrency)
-    if journal is not None and not isinstance(journal, str | os.PathLike):
-        raise ValidationError("journal", "must be a path (str or os.PathLike)", journal)
-    if on_progress is not None and not callable(on_progress):
-        raise ValidationError("on_progress", "must be callable", on_progress)
-    if retry is not None and not isinstance(retry, ChunkRetry):
-        raise ValidationError("retry", "must be a ChunkRetry", retry)
+    _check_options(concurrency, journal, on_progress, retry)
     plan = await _plan(
         client,
         CommandSpec.of(spec, fields),
@@ -114,30 +107,8 @@ async def fan_out_iter(
         chunk_size=chunk_size,
         concurrency=concurrency,
     )
-    # The journal is locked before anything is read from the server, so a second run on the
-    # same file is refused before it costs a call; a new journal records the fence first.
-    opened = None if journal is None else await Journal.open(journal, plan)
-    try:
-        if opened is not None and opened.fence is not None:
-            fence = opened.fence  # the first run's: its requests must not look like others'
-        else:
-            fence = await take_fence(client.commands)
-            if opened is not None:
-                await opened.begin(fence)
-    except BaseException:
-        if opened is not None:
-            await opened.aclose()
-        raise
-    jobs: list[Job] = []
-    for chunk in plan.chunks:
-        state = None if opened is None else opened.states.get(chunk.index)
-        jobs.append(
-            Job(
-                chunk,
-                request_id=None if state is None else state.request_id,
-                in_doubt_since=None if state is None else state.started_at,
-            )
-        )
+    opened, fence = await _open_journal(client, plan, journal)
+    jobs = _jobs(plan, opened)
     settings = _Settings(
         client, plan, concurrency, retry or ChunkRetry(), opened, on_progress, fence
     )
@@ -160,6 +131,53 @@ async def fan_out_iter(
     finally:
         if opened is not None:
             await opened.aclose()
+
+
+def _check_options(
+    concurrency: object, journal: object, on_progress: object, retry: object
+) -> None:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError("concurrency", "must be a positive integer", concurrency)
+    if journal is not None and not isinstance(journal, str | os.PathLike):
+        raise ValidationError("journal", "must be a path (str or os.PathLike)", journal)
+    if on_progress is not None and not callable(on_progress):
+        raise ValidationError("on_progress", "must be callable", on_progress)
+    if retry is not None and not isinstance(retry, ChunkRetry):
+        raise ValidationError("retry", "must be a ChunkRetry", retry)
+
+
+async def _open_journal(
+    client: FanOutPort, plan: Plan, journal: JournalPath | None
+) -> tuple[Journal | None, Fence]:
+    """The journal, open and locked, and the fence its requests are told apart by.
+
+    The journal is locked before anything is read from the server, so a second run on the same
+    file is refused before it costs a call; a new journal records the fence first.
+    """
+    opened = None if journal is None else await Journal.open(journal, plan)
+    try:
+        if opened is not None and opened.fence is not None:
+            return opened, opened.fence  # the first run's: its requests must not look like others'
+        fence = await take_fence(client.commands)
+        if opened is not None:
+            await opened.begin(fence)
+    except BaseException:
+        if opened is not None:
+            await opened.aclose()
+        raise
+    return opened, fence
+
+
+def _jobs(plan: Plan, journal: Journal | None) -> list[Job]:
+    """A job per chunk, with what the journal knows of it."""
+    jobs: list[Job] = []
+    for chunk in plan.chunks:
+        state = None if journal is None else journal.states.get(chunk.index)
+        if state is None:
+            jobs.append(Job(chunk))
+        else:
+            jobs.append(Job(chunk, request_id=state.request_id, in_doubt_since=state.started_at))
+    return jobs
 
 
 class _Settings:

@@ -334,36 +334,49 @@ def _schedule_args(
                 "schedule_args", f"is required by the {schedule.value} schedule", None
             )
         return None, {}
-    extra: dict[str, Any] = {}
-    if isinstance(schedule_args, Mapping):
-        # Keys the docs do not name are sent as given (Esper stores them); known ones are checked.
-        for key in schedule_args:
-            if not isinstance(key, str):
-                raise ValidationError("schedule_args", "keys must be strings", key)
-        known = {k: v for k, v in schedule_args.items() if k in _SCHEDULE_FIELDS}
-        extra = {k: v for k, v in schedule_args.items() if k not in _SCHEDULE_FIELDS}
-        schedule_args = ScheduleArgs(**known)
-    if not isinstance(schedule_args, ScheduleArgs):
-        raise ValidationError("schedule_args", "must be a ScheduleArgs or a mapping", schedule_args)
-    start = _schedule_time(schedule, "start_datetime", schedule_args.start_datetime)
-    end = _schedule_time(schedule, "end_datetime", schedule_args.end_datetime)
-    schedule_args = attrs.evolve(schedule_args, start_datetime=start, end_datetime=end)
-    if schedule_args.time_type is not None:
-        time_type = parse_enum(schedule_args.time_type, TimeType, "schedule_args.time_type")
-        schedule_args = attrs.evolve(schedule_args, time_type=time_type)
-    if schedule_args.name is not None:
-        _text("schedule_args.name", schedule_args.name)
-    if schedule_args.days is not None:
-        schedule_args = attrs.evolve(schedule_args, days=_days(schedule_args.days))
+    typed, extra = _split_schedule_args(schedule_args)
+    start = _schedule_time(schedule, "start_datetime", typed.start_datetime)
+    end = _schedule_time(schedule, "end_datetime", typed.end_datetime)
+    typed = attrs.evolve(typed, start_datetime=start, end_datetime=end)
+    if typed.time_type is not None:
+        time_type = parse_enum(typed.time_type, TimeType, "schedule_args.time_type")
+        typed = attrs.evolve(typed, time_type=time_type)
+    if typed.name is not None:
+        _text("schedule_args.name", typed.name)
+    if typed.days is not None:
+        typed = attrs.evolve(typed, days=_days(typed.days))
     if start is not None and end is not None and end <= start:
         raise ValidationError("schedule_args.end_datetime", "must be after start_datetime", end)
-    for name in ("window_start_time", "window_end_time"):
-        value = getattr(schedule_args, name)
+    _check_window(typed.window_start_time, typed.window_end_time)
+    # The typed fields were checked above; only free text can still hold what JSON cannot.
+    check_json("schedule_args", {**extra, "name": typed.name})
+    return typed, extra
+
+
+def _split_schedule_args(
+    schedule_args: ScheduleArgs | Mapping[str, Any],
+) -> tuple[ScheduleArgs, dict[str, Any]]:
+    """A `ScheduleArgs`, and a mapping's keys the docs do not name (sent as given; Esper stores
+    them)."""
+    if isinstance(schedule_args, ScheduleArgs):
+        return schedule_args, {}
+    if not isinstance(schedule_args, Mapping):
+        raise ValidationError("schedule_args", "must be a ScheduleArgs or a mapping", schedule_args)
+    for key in schedule_args:
+        if not isinstance(key, str):
+            raise ValidationError("schedule_args", "keys must be strings", key)
+    known = {k: v for k, v in schedule_args.items() if k in _SCHEDULE_FIELDS}
+    extra = {k: v for k, v in schedule_args.items() if k not in _SCHEDULE_FIELDS}
+    return ScheduleArgs(**known), extra
+
+
+def _check_window(opens: Any, closes: Any) -> None:
+    """A daily window: both ends or neither, each a time of day, and not the same time."""
+    for name, value in (("window_start_time", opens), ("window_end_time", closes)):
         if value is not None and (not isinstance(value, str) or not _TIME_OF_DAY.fullmatch(value)):
             raise ValidationError(
                 f"schedule_args.{name}", "must be a time of day HH:MM[:SS]", value
             )
-    opens, closes = schedule_args.window_start_time, schedule_args.window_end_time
     if (opens is None) != (closes is None):
         missing = "window_end_time" if closes is None else "window_start_time"
         raise ValidationError(
@@ -373,9 +386,6 @@ def _schedule_args(
         raise ValidationError(
             "schedule_args.window_end_time", "must differ from window_start_time", closes
         )
-    # The typed fields were checked above; only free text can still hold what JSON cannot.
-    check_json("schedule_args", {**extra, "name": schedule_args.name})
-    return schedule_args, extra
 
 
 _SCHEDULE_FIELDS = frozenset(a.name for a in attrs.fields(ScheduleArgs))
