@@ -30,6 +30,7 @@ from .models._rules import (
 __all__ = [
     "MAX_DEVICES_PER_REQUEST",
     "MAX_GROUPS_PER_REQUEST",
+    "CheckedIds",
     "check_command_args",
     "check_id_list",
     "check_json",
@@ -141,10 +142,19 @@ def target_kind(
     return kind
 
 
+class CheckedIds(tuple[str, ...]):
+    """Ids `parse_targets` gave: canonical text, each once. A fan-out's chunks hold them, so the
+    create of each chunk does not check 1000 ids a second time (~0.3 ms a chunk)."""
+
+    __slots__ = ()
+
+
 def parse_targets(values: Iterable[uuid.UUID | str] | None, field: str) -> list[str]:
     """Every id validated (the error names its index), as canonical text, each once."""
     if values is None:
         return []
+    if isinstance(values, CheckedIds):
+        return list(values)
     check_id_list(values, field)
     items = values if isinstance(values, list | tuple) else list(values)
     # Ids already in canonical form (what the API returns) skip uuid.UUID(): for 100,000 of

@@ -16,7 +16,12 @@ import attrs
 from attrs import frozen
 
 from .._errors import ValidationError
-from .._validation import MAX_DEVICES_PER_REQUEST, MAX_GROUPS_PER_REQUEST, target_kind
+from .._validation import (
+    MAX_DEVICES_PER_REQUEST,
+    MAX_GROUPS_PER_REQUEST,
+    CheckedIds,
+    target_kind,
+)
 from ..models import CommandSpec, CommandType
 
 __all__ = ["Chunk", "Plan", "build_plan"]
@@ -105,7 +110,7 @@ def build_plan(
     groups: Sequence[str],
     chunk_size: int | None,
 ) -> Plan:
-    """Cut validated, de-duplicated targets into chunks for `spec`.
+    """Cut targets (as `parse_targets` returns them) into chunks for `spec`.
 
     Raises:
         ValidationError: No targets, targets that do not fit the command type, a bad chunk size.
@@ -119,7 +124,8 @@ def build_plan(
     size = limit if chunk_size is None else chunk_size
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= limit:
         raise ValidationError("chunk_size", f"must be an integer from 1 to {limit}", chunk_size)
-    slices = [tuple(targets[i : i + size]) for i in range(0, len(targets), size)]
+    # The ids were checked and de-duplicated (parse_targets); each chunk's create trusts that.
+    slices = [CheckedIds(targets[i : i + size]) for i in range(0, len(targets), size)]
     chunks = tuple(
         Chunk(i, groups=s) if kind is CommandType.GROUP else Chunk(i, devices=s)
         for i, s in enumerate(slices)
