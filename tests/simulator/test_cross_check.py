@@ -272,7 +272,7 @@ def client_accepts(body: dict[str, Any]) -> tuple[bool, str]:
     """Whether the client's validation lets `body` through (and why not)."""
     try:
         build_create_payload(
-            command=body.get("command"),  # type: ignore[arg-type]
+            command=body.get("command"),
             devices=body.get("devices"),
             groups=body.get("groups"),
             command_type=body.get("command_type"),
