@@ -50,6 +50,7 @@ from ._watch import RequestSummary, StateChange, WatchChanges, WatchSummary, Wat
 from .models import (
     Command,
     CommandArgs,
+    CommandFields,
     CommandRequest,
     CommandSpec,
     CommandState,
@@ -79,6 +80,7 @@ __all__ = [
     "ClientClosedError",
     "Command",
     "CommandArgs",
+    "CommandFields",
     "CommandRequest",
     "CommandSpec",
     "CommandState",
