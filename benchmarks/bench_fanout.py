@@ -39,9 +39,11 @@ import esperclient
 import httpx
 from attrs import frozen
 
-from esper_cmds import EsperClient
+from esper_cmds import CommandSpec, EsperClient
+from esper_cmds._converter import encode_create
 from esper_cmds._fanout import fan_out
-from esper_cmds._fanout.plan import Plan, build_plan, parse_targets
+from esper_cmds._fanout.plan import Plan, build_plan
+from esper_cmds._validation import parse_targets
 from esper_cmds.simulator import Simulator
 
 
@@ -99,7 +101,10 @@ async def _raw_httpx(fleet: _Fleet, url: str, plan: Plan, concurrency: int) -> f
 
         async def worker() -> None:
             for chunk in chunks:  # shared: each chunk is sent once
-                response = await http.post(commands, json=plan.payload(chunk))
+                body, _ = encode_create(
+                    plan.targeted_spec, plan.command_type, chunk.devices, chunk.groups
+                )
+                response = await http.post(commands, json=body)
                 response.raise_for_status()
                 response.json()
 
@@ -113,7 +118,7 @@ async def _sequential(fleet: _Fleet, url: str, plan: Plan) -> float:
     async with _client(fleet, url) as client:
         start = time.perf_counter()
         for chunk in plan.chunks:
-            await client.commands.create_from_payload(plan.payload(chunk))
+            await client.commands.create(spec=plan.targeted_spec, devices=chunk.devices)
         return time.perf_counter() - start
 
 
@@ -139,14 +144,9 @@ def _planning(devices: Sequence[str | uuid.UUID], repeat: int = 5) -> float:
         start = time.perf_counter()
         build_plan(
             enterprise_id=uuid.UUID(int=1),
-            command="REBOOT",
+            spec=CommandSpec("REBOOT", device_type="all"),
             devices=parse_targets(devices, "devices"),
             groups=[],
-            command_type=None,
-            device_type="all",
-            command_args=None,
-            schedule="IMMEDIATE",
-            schedule_args=None,
             chunk_size=1000,
         )
         times.append(time.perf_counter() - start)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import random as _random
 import re
@@ -66,7 +65,9 @@ class _Delegate(Generic[_P, _R]):
     ) -> _Delegate[_P, _R] | Callable[_P, _R]:
         if obj is None:
             return self
-        bound: Callable[_P, _R] = functools.partial(self._func, obj)
+        # A bound method, not a partial: help() and inspect.signature show the helper's own
+        # signature (without the client) and docstring.
+        bound: Callable[_P, _R] = types.MethodType(self._func, obj)
         return bound
 
 

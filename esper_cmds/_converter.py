@@ -41,7 +41,7 @@ import re
 import types
 import typing
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import attrs
@@ -52,9 +52,24 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._errors import ValidationError
 from ._uuids import uuid_from_text, uuids_from_texts
-from .models import CommandArgs, CommandRequest, CommandStatus, Device, DeviceGroup
+from .models import (
+    CommandArgs,
+    CommandRequest,
+    CommandSpec,
+    CommandStatus,
+    CommandType,
+    Device,
+    DeviceGroup,
+)
 
-__all__ = ["NotJSONError", "converter", "decode", "encode", "structure", "unstructure"]
+__all__ = [
+    "NotJSONError",
+    "converter",
+    "decode",
+    "encode_create",
+    "structure",
+    "unstructure",
+]
 
 T = TypeVar("T")
 
@@ -392,21 +407,68 @@ def unstructure(value: Any) -> Any:
     return converter.unstructure(value)
 
 
-def encode(value: Any) -> bytes:
-    """A request body as JSON bytes: the one place a body is encoded (the transport sends bytes).
+def _json_text(value: Any) -> str:
+    """Compact JSON text that is valid UTF-8, as httpx's ``json=`` writes it.
 
-    Compact and UTF-8, as httpx's ``json=`` writes it. A value JSON cannot hold (NaN, infinity,
-    an object of no JSON type, a lone surrogate) is a `ValidationError` on ``request``: nothing
-    is sent.
+    Validation keeps such values out of a `CommandSpec`; this is the last guard before bytes go
+    out. A value JSON cannot hold (NaN, infinity, an object of no JSON type, a lone surrogate)
+    is a `ValidationError` on ``request``: nothing is sent.
     """
     why: str | None = None
     try:
-        return json.dumps(
-            unstructure(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        ).encode()
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text.encode()  # a lone surrogate passes dumps and fails here
+        return text
     except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
         why = f"{type(exc).__name__}: {exc}"
     raise ValidationError("request", f"cannot be encoded as JSON ({why})", None)
+
+
+def create_body(spec: CommandSpec, kind: CommandType) -> dict[str, Any]:
+    """The JSON of a create without its targets (the same for every chunk of a fan-out)."""
+    body: dict[str, Any] = {
+        "command_type": kind.value,
+        "device_type": spec.device_type.value,
+        "command": spec.command.value,
+        "command_args": unstructure(spec.command_args),
+        "schedule": spec.schedule.value,
+    }
+    if spec.schedule_args is not None:
+        schedule_args: dict[str, Any] = unstructure(spec.schedule_args)
+        for key, value in spec.schedule_extra.items():
+            schedule_args.setdefault(key, value)
+        body["schedule_args"] = schedule_args
+    return body
+
+
+def encode_create(
+    spec: CommandSpec, kind: CommandType, devices: Sequence[str], groups: Sequence[str]
+) -> tuple[dict[str, Any], bytes]:
+    """A create's body, as JSON data (for an error to report) and as the bytes to send.
+
+    The ids are canonical UUID text (as validation leaves them): hex digits and dashes, nothing
+    to escape, so they are joined in as they are, for 1000 of them ~10x cheaper than encoding.
+    """
+    template, head = _template(spec, kind)
+    key, ids = ("devices", devices) if devices else ("groups", groups)
+    body = {**template, key: list(ids)}
+    return body, "".join((head, ',"', key, '":["', '","'.join(ids), '"]}')).encode()
+
+
+_last_template: tuple[CommandSpec, CommandType, dict[str, Any], str] | None = None
+
+
+def _template(spec: CommandSpec, kind: CommandType) -> tuple[dict[str, Any], str]:
+    """The body without targets and its JSON without the closing brace. The last one is kept:
+    a fan-out sends the same spec in every chunk, and this is most of a chunk's encoding time."""
+    global _last_template
+    last = _last_template
+    if last is not None and last[0] is spec and last[1] is kind:
+        return last[2], last[3]
+    template = create_body(spec, kind)
+    text = _json_text(template)
+    _last_template = (spec, kind, template, text[:-1])
+    return template, text[:-1]
 
 
 # --- decode: response bytes straight into the models, in C ------------------------------------

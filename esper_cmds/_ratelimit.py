@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
@@ -24,6 +23,7 @@ import attrs
 from ._errors import SharedBudgetError, ValidationError
 from ._retry import GiveUpEvent, RetryEvent
 from ._validation import in_range
+from .clock import Clock, Sleep, SystemClock
 
 if TYPE_CHECKING:
     from ._budget import RateLimitBackend, SharedBudget
@@ -49,39 +49,6 @@ MAX_PAUSE = 3600.0
 """The longest client-wide pause one 429 can impose, in seconds. A server may ask for far more
 (``Retry-After: 1e308``, or a date in the year 9999); honoured as said, that would stop the client
 for good. The call that heard it still raises `RateLimitError` with the server's full figure."""
-
-Sleep = Callable[[float], Awaitable[None]]
-"""An async sleep such as `anyio.sleep`; tests inject one that only advances a fake clock."""
-
-
-class Clock(Protocol):
-    """The time source of a client: monotonic seconds for waits, UTC for timestamps.
-
-    .. versionadded:: 0.1
-    """
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes back (only differences matter)."""
-        ...
-
-    def utcnow(self) -> dt.datetime:
-        """The current time, timezone-aware UTC."""
-        ...
-
-
-class SystemClock:
-    """The real clock: `time.monotonic` and `datetime.now(UTC)`.
-
-    .. versionadded:: 0.1
-    """
-
-    def monotonic(self) -> float:
-        """`time.monotonic()`."""
-        return time.monotonic()
-
-    def utcnow(self) -> dt.datetime:
-        """`datetime.now(UTC)`."""
-        return dt.datetime.now(dt.UTC)
 
 
 @attrs.frozen

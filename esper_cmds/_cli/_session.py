@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .. import TransportEvent
 
-if TYPE_CHECKING:
-    from ._send import FanOutDisplay
+__all__ = ["SESSION", "EventSink", "Session"]
 
-__all__ = ["SESSION", "Session"]
+
+class EventSink(Protocol):
+    """What the session forwards the client's events to: the running progress display.
+
+    A protocol rather than the display's class, which imports the output module that imports
+    this one.
+    """
+
+    def on_event(self, event: TransportEvent) -> None:
+        """Count one retry, pause or rate change."""
 
 
 class Session:
@@ -24,7 +32,7 @@ class Session:
     def __init__(self) -> None:
         self.journal: Path | None = None
         """Set while a fan-out runs: an interrupt then says how to resume it."""
-        self.display: FanOutDisplay | None = None
+        self.display: EventSink | None = None
         self.watching: Path | None = None
         """The journal of a send whose requests ``--watch`` is following."""
         self._handler: logging.Handler | None = None

@@ -5,105 +5,34 @@ Strictly private; the names are re-exported from ``esper_cmds``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Concatenate, ParamSpec, Unpack
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import ValidationError
-from ..models import Command, CommandArgs, CommandType, DeviceType, Schedule, ScheduleArgs
+from .._validation import parse_targets
+from ..models import CommandFields, CommandSpec, CommandType
 from .journal import Journal
 from .outcome import ChunkOutcome, Failed, FanOutResult, Resumed
-from .plan import Plan, build_plan, parse_targets
+from .plan import Plan, build_plan
+from .port import FanOutPort
 from .reconcile import Fence, take_fence
 from .runner import ChunkRetry, Job, ProgressCallback, Runner
 from .targets import resolve_groups as resolve_group_members
-
-if TYPE_CHECKING:
-    from .._client import EsperClient
 
 __all__ = ["FanOutStream", "fan_out", "fan_out_iter"]
 
 JournalPath = str | os.PathLike[str]
 
 logger = logging.getLogger("esper_cmds")
-
-
-async def fan_out(
-    client: EsperClient,
-    *,
-    command: Command | str,
-    command_args: CommandArgs | Mapping[str, Any] | None = None,
-    devices: Iterable[uuid.UUID | str] | None = None,
-    groups: Iterable[uuid.UUID | str] | None = None,
-    resolve_groups: bool = False,
-    command_type: CommandType | str | None = None,
-    device_type: DeviceType | str = DeviceType.ACTIVE,
-    schedule: Schedule | str = Schedule.IMMEDIATE,
-    schedule_args: ScheduleArgs | Mapping[str, Any] | None = None,
-    chunk_size: int | None = None,
-    concurrency: int = 8,
-    journal: JournalPath | None = None,
-    on_progress: ProgressCallback | None = None,
-    retry: ChunkRetry | None = None,
-) -> FanOutResult:
-    """Send one command to any number of devices or groups, each exactly once.
-
-    The targets are validated and de-duplicated, cut into API-sized chunks (a deterministic plan:
-    the same inputs give the same chunks), and the chunks are created by `concurrency` workers
-    through ``client.commands``, so the client's rate limit and retries apply. A create whose
-    answer was lost is looked up on the server before anything is sent again.
-
-    Args:
-        client: An open `EsperClient`.
-        command: A `Command` or its name.
-        command_args: The command's arguments (validated once, before anything is sent).
-        devices: Device ids (DEVICE chunks of up to 1000, or DYNAMIC with `command_type`).
-        groups: Group ids (GROUP chunks of up to 500), or with `resolve_groups` their devices.
-        resolve_groups: Send to the groups' current devices (listed through
-            ``client.devices.list(group=...)``) instead of to the groups.
-        command_type: ``DEVICE``, ``GROUP`` or ``DYNAMIC``; inferred from the targets if omitted.
-        device_type: ``active`` (default), ``inactive`` or ``all``.
-        schedule: ``IMMEDIATE`` (default), ``WINDOW`` or ``RECURRING``.
-        schedule_args: Required by WINDOW and RECURRING.
-        chunk_size: Targets per request; defaults to the API's maximum (1000 devices, 500 groups).
-        concurrency: Chunks in flight at once.
-        journal: A file recording the plan and each created request. Re-running with the same
-            file after a crash skips what was created and reconciles what was in flight.
-        on_progress: Called with a `FanOutProgress` after each chunk (sync or async).
-        retry: Attempts per chunk and the backoff between them.
-
-    Returns:
-        One outcome per chunk; failures are values (see `FanOutResult.raise_for_failures`).
-
-    Raises:
-        ValidationError: Bad input (the field names the offending id's index); nothing was sent.
-        JournalMismatchError: The journal belongs to a fan-out with other inputs.
-        JournalError: The journal could not be written; the run stopped.
-    """
-    async with fan_out_iter(
-        client,
-        command=command,
-        command_args=command_args,
-        devices=devices,
-        groups=groups,
-        resolve_groups=resolve_groups,
-        command_type=command_type,
-        device_type=device_type,
-        schedule=schedule,
-        schedule_args=schedule_args,
-        chunk_size=chunk_size,
-        concurrency=concurrency,
-        journal=journal,
-        on_progress=on_progress,
-        retry=retry,
-    ) as outcomes:
-        return await outcomes.wait()
 
 
 class FanOutStream:
@@ -142,28 +71,24 @@ class FanOutStream:
 
 @asynccontextmanager
 async def fan_out_iter(
-    client: EsperClient,
+    client: FanOutPort,
     *,
-    command: Command | str,
-    command_args: CommandArgs | Mapping[str, Any] | None = None,
+    spec: CommandSpec | None = None,
     devices: Iterable[uuid.UUID | str] | None = None,
     groups: Iterable[uuid.UUID | str] | None = None,
     resolve_groups: bool = False,
-    command_type: CommandType | str | None = None,
-    device_type: DeviceType | str = DeviceType.ACTIVE,
-    schedule: Schedule | str = Schedule.IMMEDIATE,
-    schedule_args: ScheduleArgs | Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
     concurrency: int = 8,
     journal: JournalPath | None = None,
     on_progress: ProgressCallback | None = None,
     retry: ChunkRetry | None = None,
+    **fields: Unpack[CommandFields],
 ) -> AsyncIterator[FanOutStream]:
     """`fan_out` as a stream: ``async for`` over each chunk's outcome as it completes.
 
     ::
 
-        async with fan_out_iter(client, command="REBOOT", devices=ids) as outcomes:
+        async with client.fan_out_iter(command="REBOOT", devices=ids) as outcomes:
             async for outcome in outcomes:
                 print(outcome.chunk.index, type(outcome).__name__)
         print(outcomes.result.totals)
@@ -172,52 +97,18 @@ async def fan_out_iter(
     journal, a re-run picks up where this one stopped). Arguments as for `fan_out`; bad input
     raises on entry, before anything is sent.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValidationError("concurrency", "must be a positive integer", concurrency)
-    if journal is not None and not isinstance(journal, str | os.PathLike):
-        raise ValidationError("journal", "must be a path (str or os.PathLike)", journal)
-    if on_progress is not None and not callable(on_progress):
-        raise ValidationError("on_progress", "must be callable", on_progress)
-    if retry is not None and not isinstance(retry, ChunkRetry):
-        raise ValidationError("retry", "must be a ChunkRetry", retry)
+    _check_options(concurrency, journal, on_progress, retry)
     plan = await _plan(
         client,
-        command=command,
-        command_args=command_args,
+        CommandSpec.of(spec, fields),
         devices=devices,
         groups=groups,
         resolve_groups=resolve_groups,
-        command_type=command_type,
-        device_type=device_type,
-        schedule=schedule,
-        schedule_args=schedule_args,
         chunk_size=chunk_size,
         concurrency=concurrency,
     )
-    # The journal is locked before anything is read from the server, so a second run on the
-    # same file is refused before it costs a call; a new journal records the fence first.
-    opened = None if journal is None else await Journal.open(journal, plan)
-    try:
-        if opened is not None and opened.fence is not None:
-            fence = opened.fence  # the first run's: its requests must not look like others'
-        else:
-            fence = await take_fence(client.commands)
-            if opened is not None:
-                await opened.begin(fence)
-    except BaseException:
-        if opened is not None:
-            await opened.aclose()
-        raise
-    jobs: list[Job] = []
-    for chunk in plan.chunks:
-        state = None if opened is None else opened.states.get(chunk.index)
-        jobs.append(
-            Job(
-                chunk,
-                request_id=None if state is None else state.request_id,
-                in_doubt_since=None if state is None else state.started_at,
-            )
-        )
+    opened, fence = await _open_journal(client, plan, journal)
+    jobs = _jobs(plan, opened)
     settings = _Settings(
         client, plan, concurrency, retry or ChunkRetry(), opened, on_progress, fence
     )
@@ -242,12 +133,59 @@ async def fan_out_iter(
             await opened.aclose()
 
 
+def _check_options(
+    concurrency: object, journal: object, on_progress: object, retry: object
+) -> None:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError("concurrency", "must be a positive integer", concurrency)
+    if journal is not None and not isinstance(journal, str | os.PathLike):
+        raise ValidationError("journal", "must be a path (str or os.PathLike)", journal)
+    if on_progress is not None and not callable(on_progress):
+        raise ValidationError("on_progress", "must be callable", on_progress)
+    if retry is not None and not isinstance(retry, ChunkRetry):
+        raise ValidationError("retry", "must be a ChunkRetry", retry)
+
+
+async def _open_journal(
+    client: FanOutPort, plan: Plan, journal: JournalPath | None
+) -> tuple[Journal | None, Fence]:
+    """The journal, open and locked, and the fence its requests are told apart by.
+
+    The journal is locked before anything is read from the server, so a second run on the same
+    file is refused before it costs a call; a new journal records the fence first.
+    """
+    opened = None if journal is None else await Journal.open(journal, plan)
+    try:
+        if opened is not None and opened.fence is not None:
+            return opened, opened.fence  # the first run's: its requests must not look like others'
+        fence = await take_fence(client.commands)
+        if opened is not None:
+            await opened.begin(fence)
+    except BaseException:
+        if opened is not None:
+            await opened.aclose()
+        raise
+    return opened, fence
+
+
+def _jobs(plan: Plan, journal: Journal | None) -> list[Job]:
+    """A job per chunk, with what the journal knows of it."""
+    jobs: list[Job] = []
+    for chunk in plan.chunks:
+        state = None if journal is None else journal.states.get(chunk.index)
+        if state is None:
+            jobs.append(Job(chunk))
+        else:
+            jobs.append(Job(chunk, request_id=state.request_id, in_doubt_since=state.started_at))
+    return jobs
+
+
 class _Settings:
     """Everything a run (and a later retry of its failures) needs."""
 
     def __init__(
         self,
-        client: EsperClient,
+        client: FanOutPort,
         plan: Plan,
         concurrency: int,
         retry: ChunkRetry,
@@ -334,56 +272,101 @@ class _Settings:
 
 
 async def _plan(
-    client: EsperClient,
+    client: FanOutPort,
+    spec: CommandSpec,
     *,
-    command: Command | str,
-    command_args: CommandArgs | Mapping[str, Any] | None,
     devices: Iterable[uuid.UUID | str] | None,
     groups: Iterable[uuid.UUID | str] | None,
     resolve_groups: bool,
-    command_type: CommandType | str | None,
-    device_type: DeviceType | str,
-    schedule: Schedule | str,
-    schedule_args: ScheduleArgs | Mapping[str, Any] | None,
     chunk_size: int | None,
     concurrency: int,
 ) -> Plan:
     device_ids = parse_targets(devices, "devices")
     group_ids = parse_targets(groups, "groups")
     if resolve_groups:
-        if command_type is not None and str(command_type).upper() == CommandType.GROUP:
+        if spec.command_type is CommandType.GROUP:
             raise ValidationError(
-                "command_type", "cannot be GROUP with resolve_groups=True", command_type
+                "command_type", "cannot be GROUP with resolve_groups=True", spec.command_type
             )
         if not group_ids:
             raise ValidationError("groups", "resolve_groups=True needs at least one group", [])
-        # Validate the body before any listing is sent, with a stand-in target.
-        build_plan(
-            enterprise_id=client.enterprise_id,
-            command=command,
-            devices=[group_ids[0]],
-            groups=[],
-            command_type=command_type,
-            device_type=device_type,
-            command_args=command_args,
-            schedule=schedule,
-            schedule_args=schedule_args,
-            chunk_size=chunk_size,
-        )
-        members = await resolve_group_members(client, group_ids, concurrency=concurrency)
+        # The command was validated with the spec, before any listing is sent.
+        members = await resolve_group_members(client.devices, group_ids, concurrency=concurrency)
         if not members and not device_ids:
             raise ValidationError("groups", "the groups have no devices", group_ids)
         device_ids = list(dict.fromkeys([*device_ids, *members]))
         group_ids = []
     return build_plan(
         enterprise_id=client.enterprise_id,
-        command=command,
+        spec=spec,
         devices=device_ids,
         groups=group_ids,
-        command_type=command_type,
-        device_type=device_type,
-        command_args=command_args,
-        schedule=schedule,
-        schedule_args=schedule_args,
         chunk_size=chunk_size,
     )
+
+
+_P = ParamSpec("_P")
+
+
+_Run = Callable[Concatenate[FanOutPort, _P], Coroutine[Any, Any, FanOutResult]]
+
+
+def _consumed(
+    iterate: Callable[Concatenate[FanOutPort, _P], AbstractAsyncContextManager[FanOutStream]],
+) -> Callable[[Callable[..., Any]], _Run[_P]]:
+    """`iterate`'s signature on a function that runs it to the end and returns the result.
+
+    The decorated function gives only its docstring; the parameters are `iterate`'s, written
+    once.
+    """
+
+    def wrap(documented: Callable[..., Any]) -> _Run[_P]:
+        async def run(client: FanOutPort, /, *args: _P.args, **kwargs: _P.kwargs) -> FanOutResult:
+            async with iterate(client, *args, **kwargs) as outcomes:
+                return await outcomes.wait()
+
+        functools.update_wrapper(run, documented)
+        del run.__wrapped__  # type: ignore[attr-defined]  # `documented` has no parameters
+        signature = inspect.signature(iterate)
+        run.__signature__ = signature.replace(return_annotation=FanOutResult)  # type: ignore[attr-defined]
+        return run
+
+    return wrap
+
+
+@_consumed(fan_out_iter)
+def fan_out() -> None:  # pragma: no cover - only its docstring is used
+    """Send one command to any number of devices or groups, each exactly once.
+
+    Give the command as a `CommandSpec` (``spec=``) or as its fields (``command="REBOOT"``,
+    ``command_args``, ``command_type``, ``device_type``, ``schedule``, ``schedule_args``: see
+    `CommandSpec`); it is validated once, before anything is sent. The targets are validated
+    and de-duplicated, cut into API-sized chunks (a deterministic plan: the same inputs give
+    the same chunks), and the chunks are created by `concurrency` workers through
+    ``client.commands.create``, so the client's rate limit and retries apply. A create whose
+    answer was lost is looked up on the server before anything is sent again.
+
+    Args:
+        client: An open `EsperClient`.
+        spec: The command, validated already (or give its fields as keywords).
+        devices: Device ids (DEVICE chunks of up to 1000, or DYNAMIC with ``command_type``).
+        groups: Group ids (GROUP chunks of up to 500), or with `resolve_groups` their devices.
+        resolve_groups: Send to the groups' current devices (listed through
+            ``client.devices.list(group=...)``) instead of to the groups.
+        chunk_size: Targets per request; defaults to the API's maximum (1000 devices, 500 groups).
+        concurrency: Chunks in flight at once.
+        journal: A file recording the plan and each created request. Re-running with the same
+            file after a crash skips what was created and reconciles what was in flight.
+        on_progress: Called with a `FanOutProgress` after each chunk (sync or async).
+        retry: Attempts per chunk and the backoff between them (slept with the client's
+            ``sleep``, jittered with its ``random``).
+        **fields: `CommandSpec`'s arguments, instead of `spec`.
+
+    Returns:
+        One outcome per chunk; failures are values (see `FanOutResult.raise_for_failures`).
+
+    Raises:
+        ValidationError: Bad input (the field names the offending id's index); nothing was sent.
+        JournalMismatchError: The journal belongs to a fan-out with other inputs.
+        JournalError: The journal could not be written; the run stopped.
+    """

@@ -423,8 +423,8 @@ def _header(plan: Plan) -> dict[str, Any]:
         "type": "header",
         "version": _VERSION,
         "fingerprint": plan.fingerprint,
-        "command": plan.template["command"],
-        "command_type": plan.template["command_type"],
+        "command": plan.spec.command.value,
+        "command_type": plan.command_type.value,
         "chunks": len(plan.chunks),
         "targets": sum(len(c.targets) for c in plan.chunks),
     }

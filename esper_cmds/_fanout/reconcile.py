@@ -24,9 +24,9 @@ from collections.abc import Iterable
 
 from attrs import field, frozen
 
-from .._resources import Commands
 from ..models import CommandRequest
 from .plan import Chunk, Plan
+from .port import CommandsPort
 
 __all__ = ["Fence", "find_request", "take_fence"]
 
@@ -76,7 +76,7 @@ class Fence:
 _MAX_FENCE_PAGES = 20
 
 
-async def take_fence(commands: Commands) -> Fence:
+async def take_fence(commands: CommandsPort) -> Fence:
     """The enterprise's newest requests, read before anything is sent.
 
     Every request sharing the newest creation time is noted, so an identical request created
@@ -98,12 +98,13 @@ async def take_fence(commands: Commands) -> Fence:
 
 
 def _matches(request: CommandRequest, plan: Plan, chunk: Chunk) -> bool:
-    if str(request.command) != plan.template["command"]:
+    # Typed values on both sides: a value the library does not know stays a str, and a str is
+    # never equal to a member it does not name.
+    if request.command != plan.spec.command:
         return False
-    if request.command_type is not None and str(request.command_type) != plan.command_type:
+    if request.command_type is not None and request.command_type != plan.command_type:
         return False
-    device_type = plan.template.get("device_type")
-    if request.device_type is not None and str(request.device_type) != device_type:
+    if request.device_type is not None and request.device_type != plan.spec.device_type:
         return False
     if chunk.devices:
         return {str(d) for d in request.devices} == set(chunk.devices) and not request.groups
@@ -111,7 +112,7 @@ def _matches(request: CommandRequest, plan: Plan, chunk: Chunk) -> bool:
 
 
 async def find_request(
-    commands: Commands, plan: Plan, chunk: Chunk, *, fence: Fence
+    commands: CommandsPort, plan: Plan, chunk: Chunk, *, fence: Fence
 ) -> CommandRequest | None:
     """The request this fan-out stored for `chunk`, or None if provably there is none.
 
@@ -121,7 +122,7 @@ async def find_request(
     # Filtering by one device keeps the URL short (1000 ids would not fit in a request line); a
     # GROUP request's devices are not listed by id, so those are found by command and type alone.
     pager = commands.list(
-        command=plan.template["command"],
+        command=plan.spec.command.value,
         command_type=plan.command_type,
         devices=chunk.devices[:1] or None,
         page_size=_PAGE_SIZE,

@@ -1,24 +1,26 @@
-"""The fan-out engine: a fixed pool of workers creating chunks, each to a final outcome.
+"""The fan-out engine: a fixed pool of workers driving each chunk through `lifecycle.decide`.
 
 Strictly private. ``concurrency`` workers pull chunks from one shared iterator (never a task per
-chunk), create each through ``client.commands.create_from_payload`` (so the client's rate gate and
-retry table apply) and settle it: created, reconciled, or failed with the reason. A chunk's failure
-is a value, never an exception, so it cannot cancel its siblings; cancellation still propagates.
+chunk). For each, the worker asks `decide` what to do next, does it (create through the port's
+``commands.create``, so the client's rate gate and retry table apply; look up; wait; record in the
+journal) and turns the result into the next event, until the chunk is created, reconciled,
+resumed or failed. A chunk's failure is a value, never an exception, so it cannot cancel its
+siblings; cancellation still propagates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
-import random
 import sys
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
-from attrs import field, frozen
+from attrs import define, field, frozen
 
 from .._errors import (
     AmbiguousCreateError,
@@ -30,17 +32,16 @@ from .._errors import (
     SharedBudgetError,
     TransportError,
 )
-from .._retry import full_jitter
 from .._validation import in_range
+from ..models import CommandRequest
 from .journal import Journal
+from .lifecycle import Budget, Event, Phase, Step, decide
 from .outcome import ChunkOutcome, Created, Failed, FanOutProgress, Reconciled, Resumed
 from .plan import Chunk, Plan
+from .port import FanOutPort
 from .reconcile import Fence, find_request
 
-if TYPE_CHECKING:
-    from .._client import EsperClient
-
-__all__ = ["ChunkRetry", "Job", "ProgressCallback", "Runner"]
+__all__ = ["ChunkRetry", "Job", "ProgressCallback", "Runner", "sort_error"]
 
 ProgressCallback = Callable[[FanOutProgress], Awaitable[None] | None]
 """Called after every chunk; may be a plain function or a coroutine function."""
@@ -53,10 +54,6 @@ _IN_DOUBT = (
     MalformedResponseError,
     ConflictError,
 )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _may_still_be_in_flight(error: Exception) -> bool:
@@ -72,9 +69,21 @@ def _may_still_be_in_flight(error: Exception) -> bool:
     return isinstance(cause, ServerError) and cause.status_code in (502, 504)
 
 
+def _deprecated_sleep(_: object, __: object, value: Any) -> None:
+    if value is not None:
+        warnings.warn(
+            "ChunkRetry(sleep=...) is deprecated: pass sleep= to EsperClient, which the fan-out"
+            " takes its time from",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+
+
 @frozen
 class ChunkRetry:
     """How hard the fan-out tries each chunk, on top of the client's own retries.
+
+    The waits are slept with the client's ``sleep`` and jittered with its ``random``.
 
     Attributes:
         max_attempts: Creates sent per chunk at most (a reconciled chunk stops early).
@@ -84,18 +93,22 @@ class ChunkRetry:
             or 504) may still be processed by the server. Such a chunk is sent again only once
             it has not appeared for this long after its attempt began; found sooner, it is
             adopted at once.
-        sleep: The sleep function (inject a fake one in tests).
+        sleep: Deprecated: pass ``sleep`` to `EsperClient` instead.
     """
 
     max_attempts: int = field(default=5, validator=in_range(1, integer=True))
     backoff: float = field(default=0.5, validator=in_range(0, sys.float_info.max))
     max_backoff: float = field(default=8.0, validator=in_range(0, sys.float_info.max))
     settle: float = field(default=30.0, validator=in_range(0, sys.float_info.max))
-    sleep: Callable[[float], Awaitable[None]] = field(default=anyio.sleep, repr=False)
+    sleep: Callable[[float], Awaitable[None]] | None = field(
+        default=None, repr=False, validator=_deprecated_sleep
+    )
 
-    def delay(self, attempt: int) -> float:
-        """The wait after the `attempt`-th failure (full jitter)."""
-        return full_jitter(attempt, base=self.backoff, cap=self.max_backoff, random=random.random())
+    def delay(self, attempt: int, random: float) -> float:
+        """The wait after the `attempt`-th failure: ``random * min(max_backoff, backoff *
+        2**(attempt-1))`` (full jitter: chunks that failed together do not return together)."""
+        exponent = min(max(attempt - 1, 0), 62)  # 2**63 overflows nothing but means nothing
+        return random * min(self.max_backoff, self.backoff * 2.0**exponent)
 
 
 @frozen
@@ -117,12 +130,46 @@ class Job:
     attempts: int = 0
 
 
+@define
+class _Track:
+    """What the runner knows of one chunk while it drives it (the mutable half of the loop)."""
+
+    job: Job
+    phase: Phase = Phase.START
+    attempts: int = 0
+    in_doubt: dt.datetime | None = None
+    in_flight: bool = True
+    error: Exception | None = None
+    request: CommandRequest | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> tuple[_Track, Event]:
+        # A doubt from an earlier run (the journal) or from an answer that never came: the
+        # server may still be working on that create, so "absent" proves nothing yet.
+        in_flight = job.error is None or _may_still_be_in_flight(job.error)
+        track = cls(job, attempts=job.attempts, in_doubt=job.in_doubt_since, in_flight=in_flight)
+        track.error = job.error
+        if job.request_id is not None:
+            return track, Event.RECORDED
+        return track, Event.FRESH if job.in_doubt_since is None else Event.DOUBTED
+
+
+def sort_error(error: EsperError) -> Event:
+    """The event a failed create is: refused before storing, fate unknown, or refused outright."""
+    if isinstance(error, RateLimitError | SharedBudgetError):
+        return Event.THROTTLED  # (a shared budget out of reach stops the create before sending)
+    if isinstance(error, _IN_DOUBT):
+        return Event.LOST
+    return Event.REFUSED  # the server refused the content: sending again cannot help
+
+
 class Runner:
     """Settles a list of jobs with a bounded pool of workers."""
 
     def __init__(
         self,
-        client: EsperClient,
+        port: FanOutPort,
         plan: Plan,
         *,
         concurrency: int,
@@ -132,10 +179,12 @@ class Runner:
         emit: MemoryObjectSendStream[ChunkOutcome] | None,
         fence: Fence,
     ) -> None:
-        self._client = client
+        self._port = port
         self._plan = plan
+        self._spec = plan.targeted_spec
         self._concurrency = concurrency
         self._retry = retry
+        self._sleep = port.sleep if retry.sleep is None else retry.sleep
         self._journal = journal
         self._on_progress = on_progress
         self._emit = emit
@@ -184,77 +233,100 @@ class Runner:
             await self._emit.send(outcome)
 
     async def _settle(self, job: Job) -> ChunkOutcome:
-        chunk = job.chunk
-        if job.request_id is not None:
-            return Resumed(chunk, job.request_id)
-        attempts, in_doubt, last_error = job.attempts, job.in_doubt_since, job.error
-        # A doubt from an earlier run (the journal) or from an answer that never came: the
-        # server may still be working on that create, so "not listed" proves nothing yet.
-        in_flight = job.error is None or _may_still_be_in_flight(job.error)
-        retry = self._retry
+        """Drive one chunk: ask `decide`, do the step, feed its result back, until an outcome."""
+        track, event = _Track.of(job)
         while True:
-            if in_doubt is not None:
-                try:
-                    found = await find_request(
-                        self._client.commands, self._plan, chunk, fence=self._fence
-                    )
-                    settling = retry.settle - (_now() - in_doubt).total_seconds()
-                    if found is None and in_flight and settling > 0:
-                        # Give the lost create time to land before concluding it never will.
-                        await retry.sleep(settling)
-                        found = await find_request(
-                            self._client.commands, self._plan, chunk, fence=self._fence
-                        )
-                except EsperError as exc:
-                    return self._in_doubt(chunk, last_error or exc, attempts, in_doubt)
-                if found is not None:
-                    await self._record(chunk, found)
-                    return Reconciled(chunk, found, attempts)
-                in_doubt = None  # provably never stored: safe to send
-                if attempts >= retry.max_attempts:
-                    return self._failed(chunk, last_error, attempts)
-                if attempts:
-                    await retry.sleep(retry.delay(attempts))
-            attempts += 1
-            began = _now()
-            if self._journal is not None:
-                await self._journal.started(chunk, began)
-            try:
-                request = await self._client.commands.create_from_payload(
-                    self._plan.payload(chunk), encoded=self._plan.encoded_payload(chunk)
-                )
-            except (RateLimitError, SharedBudgetError) as exc:  # refused before anything was stored
-                # (a shared budget that cannot be reached stops the create before it is sent)
-                last_error = exc
-                if attempts >= retry.max_attempts:
-                    return Failed(chunk, exc, retryable=True, attempts=attempts)
-                retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
-                await retry.sleep(max(retry_after or 0.0, retry.delay(attempts)))
-                continue
-            except _IN_DOUBT as exc:
-                last_error = exc
-                in_flight = _may_still_be_in_flight(exc)
-                in_doubt = (
-                    min(began, exc.started_at) if isinstance(exc, AmbiguousCreateError) else began
-                )
-                continue
-            except EsperError as exc:  # the server refused the content: sending again cannot help
-                return Failed(chunk, exc, retryable=False, attempts=attempts)
-            await self._record(chunk, request)
-            return Created(chunk, request, attempts)
+            step = decide(track.phase, self._budget(track), self._settle_left(track) > 0, event)
+            outcome = await self._conclude(step, track)
+            if outcome is not None:
+                return outcome
+            event = await self._act(step, track)
 
-    async def _record(self, chunk: Chunk, request: Any) -> None:
+    def _budget(self, track: _Track) -> Budget:
+        if track.attempts == 0:
+            return Budget.UNTRIED
+        return Budget.SPENT if track.attempts >= self._retry.max_attempts else Budget.LEFT
+
+    def _settle_left(self, track: _Track) -> float:
+        """Seconds a lost create may still land on the server (0 when it cannot)."""
+        if track.in_doubt is None or not track.in_flight:
+            return 0.0
+        elapsed = (self._port.clock.utcnow() - track.in_doubt).total_seconds()
+        return self._retry.settle - elapsed
+
+    async def _act(self, step: Step, track: _Track) -> Event:
+        """Do a step that leads to another event: send, wait, look up."""
+        if step is Step.BACK_OFF:
+            delay = self._retry.delay(track.attempts, self._port.random())
+            await self._sleep(max(track.retry_after or 0.0, delay))
+        if step in (Step.SEND, Step.BACK_OFF):
+            return await self._send(track)
+        if step is Step.SETTLE:
+            # Give the lost create time to land before concluding it never will.
+            await self._sleep(self._settle_left(track))
+            return await self._look_up(track, Phase.SETTLED)
+        assert step is Step.LOOK_UP, step  # decide() gave INVALID: a bug in the runner
+        return await self._look_up(track, Phase.LOOKING)
+
+    async def _conclude(self, step: Step, track: _Track) -> ChunkOutcome | None:
+        """The outcome a final step gives (recording it first), or None for any other step."""
+        chunk, attempts = track.job.chunk, track.attempts
+        if step is Step.RESUME:
+            assert track.job.request_id is not None
+            return Resumed(chunk, track.job.request_id)
+        if step in (Step.RECORD_CREATED, Step.RECORD_FOUND):
+            assert track.request is not None
+            await self._record(chunk, track.request)
+            if step is Step.RECORD_CREATED:
+                return Created(chunk, track.request, attempts)
+            return Reconciled(chunk, track.request, attempts)
+        if step in (Step.GIVE_UP, Step.REJECT):
+            assert track.error is not None  # only reached after a failed attempt
+            return Failed(chunk, track.error, retryable=step is Step.GIVE_UP, attempts=attempts)
+        if step is Step.GIVE_UP_IN_DOUBT:
+            error = track.error or EsperError("a previous run's create is in doubt")
+            return Failed(
+                chunk, error, retryable=True, attempts=attempts, in_doubt_since=track.in_doubt
+            )
+        return None
+
+    async def _send(self, track: _Track) -> Event:
+        chunk = track.job.chunk
+        track.phase, track.retry_after = Phase.SENDING, None
+        track.attempts += 1
+        began = self._port.clock.utcnow()
         if self._journal is not None:
-            await self._journal.created(chunk, request, _now())
+            await self._journal.started(chunk, began)
+        try:
+            track.request = await self._port.commands.create(
+                spec=self._spec, devices=chunk.devices or None, groups=chunk.groups or None
+            )
+        except EsperError as exc:
+            track.error = exc
+            event = sort_error(exc)
+            if isinstance(exc, RateLimitError):
+                track.retry_after = exc.retry_after
+            if event is Event.LOST:
+                track.in_flight = _may_still_be_in_flight(exc)
+                started = exc.started_at if isinstance(exc, AmbiguousCreateError) else began
+                track.in_doubt = min(began, started)
+            return event
+        return Event.CREATED
 
-    @staticmethod
-    def _failed(chunk: Chunk, error: Exception | None, attempts: int) -> Failed:
-        assert error is not None  # only reached after a failed attempt
-        return Failed(chunk, error, retryable=True, attempts=attempts)
+    async def _look_up(self, track: _Track, phase: Phase) -> Event:
+        track.phase = phase
+        try:
+            found = await find_request(
+                self._port.commands, self._plan, track.job.chunk, fence=self._fence
+            )
+        except EsperError as exc:
+            track.error = track.error or exc
+            return Event.LOOKUP_FAILED
+        if found is None:
+            return Event.ABSENT
+        track.request = found
+        return Event.FOUND
 
-    @staticmethod
-    def _in_doubt(
-        chunk: Chunk, error: Exception | None, attempts: int, since: dt.datetime
-    ) -> Failed:
-        cause = error if error is not None else EsperError("a previous run's create is in doubt")
-        return Failed(chunk, cause, retryable=True, attempts=attempts, in_doubt_since=since)
+    async def _record(self, chunk: Chunk, request: CommandRequest) -> None:
+        if self._journal is not None:
+            await self._journal.created(chunk, request, self._port.clock.utcnow())

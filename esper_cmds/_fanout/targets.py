@@ -6,12 +6,10 @@ Strictly private.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
 
 import anyio
 
-if TYPE_CHECKING:
-    from .._client import EsperClient
+from .port import DevicesPort
 
 __all__ = ["resolve_groups"]
 
@@ -19,7 +17,7 @@ _PAGE_SIZE = 1000  # the API's maximum: fewest calls per group
 
 
 async def resolve_groups(
-    client: EsperClient, groups: Sequence[str], *, concurrency: int
+    devices: DevicesPort, groups: Sequence[str], *, concurrency: int
 ) -> list[str]:
     """Every device in `groups`, once each, sorted.
 
@@ -36,7 +34,7 @@ async def resolve_groups(
     async def worker(todo: Iterator[str], scope: anyio.CancelScope) -> None:
         for group in todo:
             try:
-                async for device in client.devices.list(group=group, page_size=_PAGE_SIZE):
+                async for device in devices.list(group=group, page_size=_PAGE_SIZE):
                     members.add(str(device.id))
             except Exception as exc:  # one error, not an ExceptionGroup, for the caller
                 error.append(exc)

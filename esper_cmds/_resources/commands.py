@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Unpack
 
-from .._converter import encode
+from .._converter import encode_create
 from .._pagination import AsyncPager
-from .._validation import build_create_payload, parse_enum, parse_uuid, parse_uuids
+from .._validation import parse_enum, parse_uuid, parse_uuids, request_targets
 from ..models import (
     Command,
-    CommandArgs,
+    CommandFields,
     CommandRequest,
+    CommandSpec,
     CommandState,
     CommandStatus,
     CommandType,
     DeviceType,
     Page,
-    Schedule,
-    ScheduleArgs,
 )
 from .base import Resource, query, state_filter
 
 __all__ = ["Commands"]
-
-T = TypeVar("T")
 
 
 class Commands(Resource):
@@ -34,30 +31,24 @@ class Commands(Resource):
     async def create(
         self,
         *,
-        command: Command | str,
+        spec: CommandSpec | None = None,
         devices: Iterable[uuid.UUID | str] | None = None,
         groups: Iterable[uuid.UUID | str] | None = None,
-        command_type: CommandType | str | None = None,
-        device_type: DeviceType | str = DeviceType.ACTIVE,
-        command_args: CommandArgs | Mapping[str, Any] | None = None,
-        schedule: Schedule | str = Schedule.IMMEDIATE,
-        schedule_args: ScheduleArgs | Mapping[str, Any] | None = None,
+        **fields: Unpack[CommandFields],
     ) -> CommandRequest:
         """Create one command request (at most 1000 devices or 500 groups; see ``fan_out``).
 
-        Everything is validated before sending: the command and its required ``command_args``
-        and their ranges, the ids, the target counts, and the schedule's arguments.
+        Give the command as a `CommandSpec` (``spec=``) or as its fields: ``command``,
+        ``command_args``, ``command_type``, ``device_type``, ``schedule``, ``schedule_args``
+        (see `CommandSpec`). Everything is validated before sending: the command and its
+        required ``command_args`` and their ranges, the ids, the target counts, and the
+        schedule's arguments.
 
         Args:
-            command: A `Command` or its name, e.g. ``"REBOOT"``.
-            devices: Device ids (DEVICE, or DYNAMIC when `command_type` says so).
+            spec: The command, validated already.
+            devices: Device ids (DEVICE, or DYNAMIC when the command type says so).
             groups: Group ids (GROUP).
-            command_type: Inferred from the targets when omitted; pass ``DYNAMIC`` explicitly.
-            device_type: ``active`` (default, online devices only), ``inactive`` or ``all``
-                (offline devices queue the command until they come back).
-            command_args: The command's arguments, as `CommandArgs` or a mapping.
-            schedule: ``IMMEDIATE`` (default), ``WINDOW`` or ``RECURRING``.
-            schedule_args: Required by WINDOW and RECURRING (timezone-aware start and end).
+            **fields: `CommandSpec`'s arguments, instead of `spec`.
 
         Returns:
             The created request as the server stored it.
@@ -67,31 +58,11 @@ class Commands(Resource):
             AmbiguousCreateError: The outcome is unknown (it may exist); it was not resent.
             APIStatusError: Esper refused it (subclass by status).
         """
-        payload = build_create_payload(
-            command=command,
-            devices=devices,
-            groups=groups,
-            command_type=command_type,
-            device_type=device_type,
-            command_args=command_args,
-            schedule=schedule,
-            schedule_args=schedule_args,
-        )
-        return await self.create_from_payload(payload)
-
-    async def create_from_payload(
-        self, payload: Mapping[str, Any], *, encoded: bytes | None = None
-    ) -> CommandRequest:
-        """Send an already validated create body (as built by ``create``). Strictly internal.
-
-        `encoded` is `payload` as JSON bytes when the caller has them cheaper than encoding.
-        """
-        return await self._post(payload, encoded, CommandRequest)
-
-    async def _post(self, payload: Mapping[str, Any], encoded: bytes | None, cast_to: type[T]) -> T:
-        body = encoded if encoded is not None else encode(payload)
+        command = CommandSpec.of(spec, fields)
+        kind, device_ids, group_ids = request_targets(command.command_type, devices, groups)
+        _, body = encode_create(command, kind, device_ids, group_ids)
         return await self._transport.request(
-            "POST", self._v0("/command/"), body=body, cast_to=cast_to
+            "POST", self._v0("/command/"), body=body, cast_to=CommandRequest
         )
 
     def list(

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .._ratelimit import Clock, Sleep
     from .._resources import Commands
+    from ..clock import Clock, Sleep
 
 __all__ = ["WatchPort"]
 

@@ -4,11 +4,14 @@ from ._commands import CommandArgs, CommandRequest, CommandStatus, ScheduleArgs,
 from ._devices import Device, DeviceGroup
 from ._enums import Command, CommandState, CommandType, DeviceType, Schedule, TimeType, is_terminal
 from ._page import Page
+from ._spec import CommandFields, CommandSpec
 
 __all__ = [
     "Command",
     "CommandArgs",
+    "CommandFields",
     "CommandRequest",
+    "CommandSpec",
     "CommandState",
     "CommandStatus",
     "CommandType",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,11 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ._clock import ManualClock
+from ._clock import Clock, ManualClock
 from ._faults import FaultPlan
-from ._fleet import Device
+from ._fleet import Device, Fleet
 from ._gate import Gate, GateSettings
+from ._lifecycle import Lifecycle
 from ._pagination import page, parse_window
+from ._stats import Accounting, SimStats
+from ._store import CommandStore
 from ._validation import ValidationFailed, canonical_uuid, validate_create
 from ._wire import (
     dumps,
@@ -29,10 +33,32 @@ from ._wire import (
     status_json,
 )
 
-if TYPE_CHECKING:
-    from ._simulator import Simulator
+__all__ = ["SimulatorParts", "build_app"]
 
-__all__ = ["build_app"]
+
+class SimulatorParts(Protocol):
+    """What the app serves from: the `Simulator`'s state, described here rather than imported,
+    since the simulator builds its app (the two modules would otherwise import each other)."""
+
+    clock: Clock
+    enterprise_id: str
+    max_page_size: int
+    faults: FaultPlan
+    _created: float
+    _lock: threading.RLock
+    _fleet: Fleet
+    _lifecycle: Lifecycle
+    _store: CommandStore
+    _accounting: Accounting
+
+    @property
+    def stats(self) -> SimStats: ...
+
+    def reset_stats(self) -> None: ...
+
+    def set_online(self, device_id: str, online: bool) -> None: ...
+
+    def cancel_request(self, request_id: str) -> None: ...
 
 
 def _json(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -56,7 +82,7 @@ def _api_base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/api"
 
 
-def build_app(sim: Simulator, gate: GateSettings) -> Starlette:
+def build_app(sim: SimulatorParts, gate: GateSettings) -> Starlette:
     """The ASGI app serving `sim` (the gate handles auth, limits and faults before these run)."""
     eid = sim.enterprise_id
 

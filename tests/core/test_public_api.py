@@ -8,10 +8,11 @@ import types
 import pytest
 
 import esper_cmds
+import esper_cmds.clock
 import esper_cmds.models
 import esper_cmds.testing
 
-PUBLIC_MODULES = [esper_cmds, esper_cmds.models, esper_cmds.testing]
+PUBLIC_MODULES = [esper_cmds, esper_cmds.clock, esper_cmds.models, esper_cmds.testing]
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda m: m.__name__)
@@ -67,12 +68,12 @@ def test_every_error_is_an_esper_error() -> None:
 
 
 def test_private_modules_are_private() -> None:
-    """Implementation modules start with an underscore; models, simulator, testing, demo are
-    public."""
+    """Implementation modules start with an underscore; models, simulator, testing, clock, demo
+    are public."""
     package = importlib.import_module("esper_cmds")
     public = {
         name
         for name, value in vars(package).items()
         if isinstance(value, types.ModuleType) and not name.startswith("_")
     }
-    assert public <= {"demo", "models", "simulator", "testing"}
+    assert public <= {"clock", "demo", "models", "simulator", "testing"}

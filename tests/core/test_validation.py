@@ -11,18 +11,20 @@ import pytest
 from esper_cmds import (
     Command,
     CommandArgs,
+    CommandSpec,
     CommandType,
     Schedule,
     ScheduleArgs,
     TimeType,
     ValidationError,
 )
+from esper_cmds._converter import encode_create
 from esper_cmds._validation import (
     MAX_DEVICES_PER_REQUEST,
     MAX_GROUPS_PER_REQUEST,
-    build_create_payload,
     parse_uuid,
     parse_uuids,
+    request_targets,
 )
 
 from .._support import DEVICE_A, DEVICE_B, GROUP_A
@@ -30,6 +32,16 @@ from .._support import DEVICE_A, DEVICE_B, GROUP_A
 UTC = dt.UTC
 START = dt.datetime(2030, 6, 1, tzinfo=UTC)
 END = dt.datetime(2030, 6, 30, tzinfo=UTC)
+
+
+def build_create_payload(
+    *, devices: Any = None, groups: Any = None, **fields: Any
+) -> dict[str, Any]:
+    """What ``commands.create`` sends: the spec, then the targets, validated; the JSON body."""
+    spec = CommandSpec(**fields)
+    kind, device_ids, group_ids = request_targets(spec.command_type, devices, groups)
+    return encode_create(spec, kind, device_ids, group_ids)[0]
+
 
 # A valid set of arguments for every one of the 37 commands.
 VALID_ARGS: dict[Command, dict[str, Any]] = {

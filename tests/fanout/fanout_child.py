@@ -23,8 +23,10 @@ import anyio
 from esper_cmds import EsperClient, EsperError
 from esper_cmds._fanout import fan_out
 from esper_cmds._fanout.journal import _header_line
-from esper_cmds._fanout.plan import build_plan, parse_targets
+from esper_cmds._fanout.plan import build_plan
 from esper_cmds._fanout.reconcile import Fence
+from esper_cmds._validation import parse_targets
+from esper_cmds.models import CommandSpec
 
 
 def limit_file_size(config: dict[str, Any]) -> None:
@@ -34,14 +36,9 @@ def limit_file_size(config: dict[str, Any]) -> None:
     """
     plan = build_plan(
         enterprise_id=uuid.UUID(config["enterprise_id"]),
-        command="REBOOT",
+        spec=CommandSpec("REBOOT", device_type="all"),
         devices=parse_targets(config["devices"], "devices"),
         groups=[],
-        command_type=None,
-        device_type="all",
-        command_args=None,
-        schedule="IMMEDIATE",
-        schedule_args=None,
         chunk_size=config["chunk_size"],
     )
     limit = len(_header_line(plan, Fence())) + config["fsize_limit"]

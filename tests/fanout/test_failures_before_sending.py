@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from esper_cmds import AuthenticationError, EsperClient, RetryPolicy, ServerError
+from esper_cmds import AuthenticationError, CommandSpec, EsperClient, RetryPolicy, ServerError
 from esper_cmds._fanout import fan_out
 from esper_cmds._fanout.journal import Journal
-from esper_cmds._fanout.plan import Plan, build_plan, parse_targets
+from esper_cmds._fanout.plan import Plan, build_plan
+from esper_cmds._validation import parse_targets
 from esper_cmds.simulator import Simulator
 
 from .conftest import client_for
@@ -50,14 +51,9 @@ async def test_a_failed_fence_read_releases_the_journal(tmp_path: Path) -> None:
 async def _plan_of(sim: Simulator) -> Plan:
     return build_plan(
         enterprise_id=uuid.UUID(sim.enterprise_id),
-        command="REBOOT",
+        spec=CommandSpec("REBOOT"),
         devices=parse_targets(sim.device_ids, "devices"),
         groups=[],
-        command_type=None,
-        device_type="active",
-        command_args=None,
-        schedule="IMMEDIATE",
-        schedule_args=None,
         chunk_size=None,
     )
 

@@ -248,7 +248,7 @@ async def test_retry_failed_reconciles_then_creates_only_the_failed() -> None:
             chunk_size=10,
             device_type="all",
             concurrency=1,
-            retry=ChunkRetry(max_attempts=1, sleep=FAST.sleep),
+            retry=ChunkRetry(max_attempts=1),
         )
         assert [f.chunk.index for f in first.failed] == [0]
         assert first.failed[0].retryable
@@ -373,7 +373,7 @@ async def test_failed_outcome_types() -> None:
             client,
             command="REBOOT",
             devices=sim.device_ids,
-            retry=ChunkRetry(max_attempts=3, sleep=FAST.sleep),
+            retry=ChunkRetry(max_attempts=3),
         )
     (outcome,) = result.outcomes
     assert isinstance(outcome, Failed)

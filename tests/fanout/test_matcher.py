@@ -23,6 +23,7 @@ from esper_cmds import AmbiguousCreateError, CommandRequest, EsperClient
 from esper_cmds._fanout import fan_out
 from esper_cmds._fanout.plan import Plan, build_plan
 from esper_cmds._fanout.reconcile import Fence, _matches, find_request, take_fence
+from esper_cmds.models import CommandSpec
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, ManualClock, Simulator
 
 from .conftest import FAST, client_for
@@ -47,7 +48,12 @@ def device_plan(**overrides: Any) -> Plan:
         "chunk_size": None,
     }
     kwargs.update(overrides)
-    return build_plan(**kwargs)
+    spec = CommandSpec(
+        kwargs.pop("command"),
+        **{k: kwargs.pop(k) for k in ("command_args", "command_type", "device_type", "schedule")},
+        schedule_args=kwargs.pop("schedule_args"),
+    )
+    return build_plan(spec=spec, **kwargs)
 
 
 MATCHING = CommandRequest(

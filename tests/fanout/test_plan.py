@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from esper_cmds import ValidationError
-from esper_cmds._fanout.plan import Plan, build_plan, parse_targets
+from esper_cmds import CommandSpec, ValidationError
+from esper_cmds._converter import encode_create
+from esper_cmds._fanout.plan import Chunk, Plan, build_plan
 from esper_cmds._uuids import CANONICAL, all_canonical, texts_of_uuids
+from esper_cmds._validation import parse_targets
 
 ENTERPRISE = uuid.UUID(int=7)
 
@@ -36,7 +38,22 @@ def plan(**overrides: Any) -> Plan:
         "chunk_size": None,
     }
     kwargs.update(overrides)
-    return build_plan(**kwargs)
+    spec = CommandSpec(
+        kwargs.pop("command"),
+        **{k: kwargs.pop(k) for k in ("command_args", "command_type", "device_type", "schedule")},
+        schedule_args=kwargs.pop("schedule_args"),
+    )
+    return build_plan(spec=spec, **kwargs)
+
+
+def encoded(result: Plan, chunk: Chunk) -> tuple[dict[str, Any], bytes]:
+    """The create body a chunk is sent with, as data and as bytes (the converter's one path)."""
+    return encode_create(result.targeted_spec, result.command_type, chunk.devices, chunk.groups)
+
+
+def payload(result: Plan, chunk: Chunk) -> dict[str, Any]:
+    """The create body a chunk is sent with."""
+    return encoded(result, chunk)[0]
 
 
 def test_devices_are_cut_into_api_sized_chunks_in_order() -> None:
@@ -54,7 +71,7 @@ def test_groups_are_cut_by_500() -> None:
     result = plan(devices=[], groups=ids(1200))
     assert [len(c.groups) for c in result.chunks] == [500, 500, 200]
     assert result.command_type == "GROUP"
-    assert result.payload(result.chunks[2])["groups"] == list(result.chunks[2].groups)
+    assert payload(result, result.chunks[2])["groups"] == list(result.chunks[2].groups)
 
 
 def test_same_inputs_same_plan_and_fingerprint() -> None:
@@ -83,7 +100,7 @@ def test_payload_is_the_validated_body_with_the_chunks_targets() -> None:
     result = plan(
         command="SET_BRIGHTNESS_SCALE", command_args={"brightness_value": 40}, chunk_size=10
     )
-    body = result.payload(result.chunks[3])
+    body = payload(result, result.chunks[3])
     assert body["command"] == "SET_BRIGHTNESS_SCALE"
     assert body["command_args"] == {"brightness_value": 40}
     assert body["devices"] == ids(10, start=31)
@@ -112,13 +129,13 @@ def test_payload_is_the_validated_body_with_the_chunks_targets() -> None:
         },
     ],
 )
-def test_encoded_payload_is_the_payload_as_json(overrides: dict[str, Any]) -> None:
+def test_encoded_body_is_the_body_as_json(overrides: dict[str, Any]) -> None:
     """The pre-encoded body decodes to exactly `payload`, and is what httpx would have sent."""
     result = plan(**overrides)
     for chunk in result.chunks:
-        encoded = result.encoded_payload(chunk)
-        assert json.loads(encoded) == result.payload(chunk)
-        assert encoded == httpx.Request("POST", "http://x", json=result.payload(chunk)).content
+        body, content = encoded(result, chunk)
+        assert json.loads(content) == body
+        assert content == httpx.Request("POST", "http://x", json=body).content
 
 
 def test_targets_are_deduplicated_keeping_the_first() -> None:

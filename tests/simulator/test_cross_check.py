@@ -22,10 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from esper_cmds import Command, ValidationError
-from esper_cmds._validation import build_create_payload
 from esper_cmds.simulator import Simulator
 
-from ..core.test_validation import VALID_ARGS
+from ..core.test_validation import VALID_ARGS, build_create_payload
 
 EXAMPLES = 400
 
@@ -273,7 +272,7 @@ def client_accepts(body: dict[str, Any]) -> tuple[bool, str]:
     """Whether the client's validation lets `body` through (and why not)."""
     try:
         build_create_payload(
-            command=body.get("command"),  # type: ignore[arg-type]
+            command=body.get("command"),
             devices=body.get("devices"),
             groups=body.get("groups"),
             command_type=body.get("command_type"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import logging
 
 import anyio
@@ -189,18 +190,19 @@ async def test_ambiguous_create_is_sent_exactly_once_even_with_generous_retries(
 
 @pytest.mark.anyio
 async def test_pre_encoded_create_sends_those_bytes_and_reports_the_payload() -> None:
-    """A create given its body as bytes sends exactly them, as JSON, on every attempt; an
-    ambiguous outcome still reports the payload as a mapping."""
+    """A create's body is encoded once and sent as the same bytes, as JSON, on every attempt;
+    an ambiguous outcome still reports the payload as a mapping."""
     router, clock = make_router(), FakeClock()
     route = router.post(COMMANDS_URL).mock(
         side_effect=[httpx.ConnectError("refused"), httpx.ReadTimeout("lost")]
     )
-    payload = {"command_type": "DEVICE", "devices": [DEVICE], "command": "REBOOT"}
-    encoded = b'{"command_type":"DEVICE","devices":["%s"],"command":"REBOOT"}' % DEVICE.encode()
     async with make_client(router, clock) as client:
         with pytest.raises(AmbiguousCreateError) as caught:
-            await client.commands.create_from_payload(payload, encoded=encoded)
+            await client.commands.create(command="REBOOT", devices=[DEVICE])
     assert route.call_count == 2  # the connect error was retried, the read timeout was not
+    encoded = route.calls[0].request.content
+    payload = json.loads(encoded)
+    assert payload["devices"] == [DEVICE]
     for call in route.calls:
         assert call.request.content == encoded
         assert call.request.headers["Content-Type"] == "application/json"
