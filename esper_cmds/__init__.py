@@ -45,6 +45,7 @@ from ._fanout import (
 from ._pagination import AsyncPager
 from ._ratelimit import PauseEvent, RateChangeEvent, RateLimit, TransportEvent
 from ._redis import RedisBackend
+from ._redis_journal import RedisJournal
 from ._retry import Action, Failure, GiveUpEvent, RetryEvent, RetryPolicy
 from ._watch import RequestSummary, StateChange, WatchChanges, WatchSummary, WatchTimeoutError
 from .models import (
@@ -112,6 +113,7 @@ __all__ = [
     "RateLimitError",
     "Reconciled",
     "RedisBackend",
+    "RedisJournal",
     "RequestSummary",
     "Resumed",
     "RetryEvent",

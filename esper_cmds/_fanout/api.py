@@ -17,7 +17,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._errors import ValidationError
 from ..models import Command, CommandArgs, CommandType, DeviceType, Schedule, ScheduleArgs
-from .journal import Journal
+from .journal import Journal, JournalBackend, OpenJournal
 from .outcome import ChunkOutcome, Failed, FanOutResult, Resumed
 from .plan import Plan, build_plan, parse_targets
 from .reconcile import Fence, take_fence
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["FanOutStream", "fan_out", "fan_out_iter"]
 
 JournalPath = str | os.PathLike[str]
+JournalSpec = JournalPath | JournalBackend
+"""A file's path (the JSON-lines journal) or a shared store such as ``RedisJournal``."""
 
 logger = logging.getLogger("esper_cmds")
 
@@ -48,7 +50,7 @@ async def fan_out(
     schedule_args: ScheduleArgs | Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
     concurrency: int = 8,
-    journal: JournalPath | None = None,
+    journal: JournalSpec | None = None,
     on_progress: ProgressCallback | None = None,
     retry: ChunkRetry | None = None,
 ) -> FanOutResult:
@@ -74,7 +76,9 @@ async def fan_out(
         chunk_size: Targets per request; defaults to the API's maximum (1000 devices, 500 groups).
         concurrency: Chunks in flight at once.
         journal: A file recording the plan and each created request. Re-running with the same
-            file after a crash skips what was created and reconciles what was in flight.
+            file after a crash skips what was created and reconciles what was in flight. A
+            `RedisJournal` instead keeps it in Redis, shared by every run of the same fan-out
+            on any host: each chunk is created by one of them, and each reports every chunk.
         on_progress: Called with a `FanOutProgress` after each chunk (sync or async).
         retry: Attempts per chunk and the backoff between them.
 
@@ -155,7 +159,7 @@ async def fan_out_iter(
     schedule_args: ScheduleArgs | Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
     concurrency: int = 8,
-    journal: JournalPath | None = None,
+    journal: JournalSpec | None = None,
     on_progress: ProgressCallback | None = None,
     retry: ChunkRetry | None = None,
 ) -> AsyncIterator[FanOutStream]:
@@ -174,8 +178,10 @@ async def fan_out_iter(
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError("concurrency", "must be a positive integer", concurrency)
-    if journal is not None and not isinstance(journal, str | os.PathLike):
-        raise ValidationError("journal", "must be a path (str or os.PathLike)", journal)
+    if journal is not None and not isinstance(journal, str | os.PathLike | JournalBackend):
+        raise ValidationError(
+            "journal", "must be a path (str or os.PathLike) or a RedisJournal", journal
+        )
     if on_progress is not None and not callable(on_progress):
         raise ValidationError("on_progress", "must be callable", on_progress)
     if retry is not None and not isinstance(retry, ChunkRetry):
@@ -196,7 +202,7 @@ async def fan_out_iter(
     )
     # The journal is locked before anything is read from the server, so a second run on the
     # same file is refused before it costs a call; a new journal records the fence first.
-    opened = None if journal is None else await Journal.open(journal, plan)
+    opened = None if journal is None else await _open_journal(journal, plan)
     try:
         if opened is not None and opened.fence is not None:
             fence = opened.fence  # the first run's: its requests must not look like others'
@@ -204,6 +210,8 @@ async def fan_out_iter(
             fence = await take_fence(client.commands)
             if opened is not None:
                 await opened.begin(fence)
+                # A shared journal keeps the fence of whichever run began it first.
+                fence = opened.fence or fence
     except BaseException:
         if opened is not None:
             await opened.aclose()
@@ -219,7 +227,7 @@ async def fan_out_iter(
             )
         )
     settings = _Settings(
-        client, plan, concurrency, retry or ChunkRetry(), opened, on_progress, fence
+        client, plan, concurrency, retry or ChunkRetry(), journal, opened, on_progress, fence
     )
     send, receive = anyio.create_memory_object_stream[ChunkOutcome](concurrency)
     stream = FanOutStream(receive)
@@ -251,7 +259,8 @@ class _Settings:
         plan: Plan,
         concurrency: int,
         retry: ChunkRetry,
-        journal: Journal | None,
+        where: JournalSpec | None,
+        journal: OpenJournal | None,
         on_progress: ProgressCallback | None,
         fence: Fence,
     ) -> None:
@@ -259,7 +268,7 @@ class _Settings:
         self.plan = plan
         self.concurrency = concurrency
         self.retry = retry
-        self.journal_path = None if journal is None else journal.path
+        self.journal_path = where
         self.journal = journal
         self.on_progress = on_progress
         self.fence = fence
@@ -269,7 +278,7 @@ class _Settings:
         self.retrying = anyio.Lock()
 
     def runner(
-        self, journal: Journal | None, emit: MemoryObjectSendStream[ChunkOutcome] | None
+        self, journal: OpenJournal | None, emit: MemoryObjectSendStream[ChunkOutcome] | None
     ) -> Runner:
         return Runner(
             self.client,
@@ -311,7 +320,7 @@ class _Settings:
             journal = (
                 None
                 if self.journal_path is None
-                else await Journal.open(self.journal_path, self.plan)
+                else await _open_journal(self.journal_path, self.plan)
             )
             try:
                 jobs = []
@@ -331,6 +340,13 @@ class _Settings:
                 if journal is not None:
                     await journal.aclose()
             return self._result(merged)
+
+
+async def _open_journal(journal: JournalSpec, plan: Plan) -> OpenJournal:
+    # Paths first: a `Path` has an ``open`` method too, which would pass for a backend's.
+    if isinstance(journal, str | os.PathLike):
+        return await Journal.open(journal, plan)
+    return await journal.open(plan)
 
 
 async def _plan(
