@@ -170,16 +170,17 @@ class RedisJournal:
             journal = _OpenRedisJournal(client, stack, self, plan)
             await journal._read()
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await _close(stack)
+            await _close(stack)
             raise
         return journal
 
 
 async def _close(stack: AsyncExitStack) -> None:
+    import coredis.exceptions
+
     try:
         await stack.aclose()
-    except Exception as exc:  # a connection that is gone already: nothing is left to release
+    except (coredis.exceptions.RedisError, OSError) as exc:  # a connection already gone
         logger.debug("closing the Redis journal's connection: %r", exc)
 
 
@@ -215,6 +216,9 @@ class _OpenRedisJournal:
         self.fence: Fence | None = None
         self.states: dict[int, ChunkState] = {}
         self._closed = False
+        # One call at a time: coredis opens a further pooled connection inside whichever task
+        # needs one, and that connection's cancel scope must not outlive the task.
+        self._one_at_a_time = anyio.Lock()
 
     def __repr__(self) -> str:
         return f"<RedisJournal {_safe_url(self._store.url)} {self._hash}>"
@@ -360,8 +364,8 @@ class _OpenRedisJournal:
         """Close the connection (claims are released as each chunk ends)."""
         if not self._closed:
             self._closed = True
-            with anyio.CancelScope(shield=True):
-                await _close(self._stack)
+            # Not shielded: the connection's own cancel scope must be the innermost one here.
+            await _close(self._stack)
 
     async def _call(self, name: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         return await self._redis(self._scripts[name](keys=list(keys), args=list(args)))
@@ -372,7 +376,8 @@ class _OpenRedisJournal:
         where = _safe_url(self._store.url)
         try:
             with anyio.fail_after(self._store.timeout):
-                return await call
+                async with self._one_at_a_time:
+                    return await call
         except TimeoutError:
             raise JournalError(
                 f"the fan-out journal in Redis at {where} did not answer within"
