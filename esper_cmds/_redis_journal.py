@@ -6,7 +6,8 @@ between them. Keys, all on one cluster slot (the plan's fingerprint is their has
 
 - ``<prefix>:journal:{<fingerprint>}``, a hash: ``header`` (the plan's identity and the first run's
   fence, as in the file journal) and one field per chunk, ``c:<index>``: ``s|<run>|<time>`` when
-  a create is about to be sent, ``r|<request id>|<time>`` once the request is known (final).
+  a create is about to be sent, ``r|<request id>|<time>|<run>`` once the request is known
+  (final). A run is named ``<host>:<pid>:<random>``.
 - ``<prefix>:journal:{<fingerprint>}:claim:<index>``: the run working on a chunk, taken with
   ``SET NX`` and an expiry that the holder's heartbeat pushes back while it works.
 
@@ -348,7 +349,7 @@ class _OpenRedisJournal:
 
     async def created(self, chunk: Chunk, request: CommandRequest, at: dt.datetime) -> None:
         """Record the chunk's request (a request recorded first by another run is kept)."""
-        record = f"r|{request.id}|{at.isoformat()}"
+        record = f"r|{request.id}|{at.isoformat()}|{self._token}"
         final = _text(
             await self._call("created", (self._hash,), (f"c:{chunk.index}", record, self._keep_ms))
         )
