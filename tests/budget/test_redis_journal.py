@@ -23,6 +23,7 @@ from esper_cmds import (
     Reconciled,
     RedisJournal,
     Resumed,
+    RetryPolicy,
     ValidationError,
 )
 from esper_cmds._fanout.plan import build_plan, parse_targets
@@ -320,3 +321,65 @@ async def test_a_journal_of_the_wrong_kind_is_refused() -> None:
         with pytest.raises(ValidationError, match="journal"):
             await client.fan_out(command="REBOOT", devices=sim.device_ids, journal=42)  # type: ignore[arg-type]
     assert sim.stats.requests_created == 0
+
+
+async def test_a_claim_taken_by_another_run_stops_this_one(redis: RedisServer) -> None:
+    """If the claim is lost while a create is in flight (it expired and another run took it),
+    the holder stops with `JournalError` rather than go on as if the chunk were its own; the
+    create it had sent is adopted by the next run, not sent again."""
+    slow = FaultPlan(script=[Fault(FaultKind.SLOW, 1.0)], endpoints=["create"])
+    sim = Simulator(devices=100, groups=0, offline=0.0, seed=49, faults=slow)
+    prefix = _prefix()
+    journal = RedisJournal(redis.url, prefix=prefix, claim_ttl=0.3, poll=0.02)
+
+    async def steal() -> None:
+        while sim.stats.requests_created == 0:  # noqa: ASYNC110 - no event to wait on
+            await anyio.sleep(0.01)
+        (name,) = (n for n in redis.command("KEYS", f"{prefix}:*:claim:0").split() if b"{" in n)
+        redis.command("SET", name.decode(), "another-run", "PX", "5000")
+
+    async with client_for(sim) as client, anyio.create_task_group() as tg:
+        tg.start_soon(steal)
+        with pytest.raises(JournalError, match="another run took it"):
+            await client.fan_out(
+                command="REBOOT", devices=sim.device_ids, journal=journal, retry=FAST
+            )
+    async with client_for(sim) as client:
+        # The other run is gone without a trace: its claim is not there any more.
+        for key in redis.command("KEYS", f"{prefix}:*:claim:0").split():
+            if b"{" in key:
+                redis.command("DEL", key.decode())
+        result = await client.fan_out(
+            command="REBOOT", devices=sim.device_ids, journal=journal, retry=FAST
+        )
+    assert isinstance(result.outcomes[0], Reconciled)
+    _exactly_once(sim)
+    assert sim.stats.requests_created == 1
+
+
+async def test_retry_failed_with_a_redis_journal(redis: RedisServer) -> None:
+    """Chunks that failed (429s past the attempts allowed: nothing stored) are sent once by
+    `retry_failed()`, after a look on the server (their "started" records are a past run's)."""
+    throttles = [Fault(FaultKind.THROTTLE, 0.01)] * 3
+    sim = Simulator(
+        devices=300,
+        groups=0,
+        offline=0.0,
+        seed=50,
+        faults=FaultPlan(script=throttles, endpoints=["create"]),
+    )
+    journal = RedisJournal(redis.url, prefix=_prefix())
+    async with client_for(sim) as client:
+        first = await client.with_options(retry=RetryPolicy.never()).fan_out(
+            command="REBOOT",
+            devices=sim.device_ids,
+            chunk_size=100,
+            concurrency=1,
+            journal=journal,
+            retry=ChunkRetry(max_attempts=1, sleep=no_sleep),
+        )
+        assert len(first.failed) >= 1
+        again = await first.retry_failed()
+    assert again.ok
+    _exactly_once(sim)
+    assert sim.stats.requests_created == 3
