@@ -26,7 +26,7 @@ from esper_cmds import (
     RetryPolicy,
     ValidationError,
 )
-from esper_cmds._fanout.plan import build_plan, parse_targets
+from esper_cmds._fanout.plan import Plan, build_plan, parse_targets
 from esper_cmds._fanout.reconcile import take_fence
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, Simulator
 
@@ -63,6 +63,22 @@ def _exactly_once(sim: Simulator) -> None:
     assert Counter(sim.stats.commands[(d, "REBOOT")] for d in sim.device_ids) == {
         1: len(sim.device_ids)
     }
+
+
+def _plan(client: EsperClient, sim: Simulator) -> Plan:
+    """The plan ``fan_out(command="REBOOT", devices=sim.device_ids, chunk_size=100)`` makes."""
+    return build_plan(
+        enterprise_id=client.enterprise_id,
+        command="REBOOT",
+        devices=parse_targets(sim.device_ids, "devices"),
+        groups=[],
+        command_type=None,
+        device_type="active",
+        command_args=None,
+        schedule="IMMEDIATE",
+        schedule_args=None,
+        chunk_size=100,
+    )
 
 
 async def test_two_runs_of_one_fan_out_share_the_journal(redis: RedisServer) -> None:
@@ -109,18 +125,7 @@ async def test_a_dead_runs_chunk_is_looked_up_before_it_is_sent_again(redis: Red
     sim = Simulator(devices=300, groups=0, offline=0.0, seed=42)
     journal = RedisJournal(redis.url, prefix=_prefix(), claim_ttl=0.3, poll=0.02)
     async with client_for(sim) as client:
-        plan = build_plan(
-            enterprise_id=client.enterprise_id,
-            command="REBOOT",
-            devices=parse_targets(sim.device_ids, "devices"),
-            groups=[],
-            command_type=None,
-            device_type="active",
-            command_args=None,
-            schedule="IMMEDIATE",
-            schedule_args=None,
-            chunk_size=100,
-        )
+        plan = _plan(client, sim)
         dead = await journal.open(plan)
         await dead.begin(await take_fence(client.commands))
         await dead.aclose()
@@ -141,6 +146,46 @@ async def test_a_dead_runs_chunk_is_looked_up_before_it_is_sent_again(redis: Red
     assert result.ok
     assert isinstance(result.outcomes[0], Reconciled)
     assert time.monotonic() - entered >= 0.25  # it waited for the claim to expire
+    _exactly_once(sim)
+    assert sim.stats.requests_created == 3
+
+
+async def test_a_chunk_left_in_doubt_after_this_run_read_the_journal_is_looked_up(
+    redis: RedisServer,
+) -> None:
+    """The other run started chunk 0 (and its create was stored) only after this run read the
+    journal, then died: when this run takes the chunk over, the claim tells it of that attempt,
+    and it adopts the request instead of sending a second one."""
+    sim = Simulator(devices=300, groups=0, offline=0.0, seed=52)
+    journal = RedisJournal(redis.url, prefix=_prefix(), claim_ttl=0.3, poll=0.02)
+    async with client_for(sim) as client:
+        plan = _plan(client, sim)
+        name = f"{journal.prefix}:journal:{{{plan.fingerprint}}}"
+        claim = f"{name}:claim:0"
+        redis.command("SET", claim, "a-dying-run", "PX", "10000")
+
+        async def the_other_run() -> None:
+            # This run has read the journal (and created another chunk): only now does the
+            # other run record its attempt at chunk 0 and send it, before dying.
+            while sim.stats.requests_created == 0:  # noqa: ASYNC110 - no event to wait on
+                await anyio.sleep(0.01)
+            at = dt.datetime.now(dt.UTC).isoformat()
+            redis.command("HSET", name, "c:0", f"s|a-dying-run|{at}")
+            await client.commands.create_from_payload(plan.payload(plan.chunks[0]))
+            redis.command("PEXPIRE", claim, "100")  # it dies: no heartbeat keeps the claim
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(the_other_run)
+            result = await client.fan_out(
+                command="REBOOT",
+                devices=sim.device_ids,
+                chunk_size=100,
+                concurrency=2,
+                journal=journal,
+                retry=ChunkRetry(sleep=no_sleep),
+            )
+    assert result.ok
+    assert isinstance(result.outcomes[0], Reconciled)
     _exactly_once(sim)
     assert sim.stats.requests_created == 3
 
