@@ -428,3 +428,63 @@ async def test_retry_failed_with_a_redis_journal(redis: RedisServer) -> None:
     assert again.ok
     _exactly_once(sim)
     assert sim.stats.requests_created == 3
+
+
+async def test_a_redis_that_stops_answering_mid_create_stops_the_run(
+    lone_redis: RedisServer,
+) -> None:
+    """Redis stops answering while a create is in flight: the heartbeat tries again until the
+    claim would lapse, then the run stops with `JournalError`, not a hang and nothing resent."""
+    slow = FaultPlan(script=[Fault(FaultKind.SLOW, 1.5)], endpoints=["create"])
+    sim = Simulator(devices=100, groups=0, offline=0.0, seed=53, faults=slow)
+    journal = RedisJournal(lone_redis.url, timeout=0.1, claim_ttl=0.6)
+
+    async def freeze_once_sent() -> None:
+        while sim.stats.requests_created == 0:  # noqa: ASYNC110 - no event to wait on
+            await anyio.sleep(0.01)
+        lone_redis.freeze()
+
+    started = time.monotonic()
+    try:
+        async with client_for(sim) as client, anyio.create_task_group() as tg:
+            tg.start_soon(freeze_once_sent)
+            with pytest.raises(JournalError, match=r"did not answer within 0\.1 s"):
+                await client.fan_out(
+                    command="REBOOT", devices=sim.device_ids, journal=journal, retry=FAST
+                )
+    finally:
+        lone_redis.thaw()
+    assert time.monotonic() - started < 10
+    assert sim.stats.requests_created == 1
+
+
+async def test_the_journal_guards_its_own_records(redis: RedisServer) -> None:
+    """Directly on an open journal: no "started" record once the claim is another run's; a
+    chunk's first request stays recorded; a damaged "created" record is refused."""
+    sim = Simulator(devices=300, groups=0, offline=0.0, seed=54)
+    journal = RedisJournal(redis.url, prefix=_prefix(), poll=0.01)
+    async with client_for(sim) as client:
+        plan = _plan(client, sim)
+        name = f"{journal.prefix}:journal:{{{plan.fingerprint}}}"
+        opened = await journal.open(plan)
+        try:
+            await opened.begin(await take_fence(client.commands))
+            first, second = plan.chunks[0], plan.chunks[1]
+            async with opened.claim(first) as news:
+                assert news.request_id is None
+                assert news.started_at is None
+                redis.command("SET", f"{name}:claim:0", "another-run", "PX", "60000")
+                with pytest.raises(JournalError, match="no longer holds chunk 0"):
+                    await opened.started(first, dt.datetime.now(dt.UTC))
+            request = await client.commands.create_from_payload(plan.payload(second))
+            recorded = f"r|{uuid.uuid4()}|{dt.datetime.now(dt.UTC).isoformat()}|other"
+            redis.command("HSET", name, "c:1", recorded)
+            await opened.created(second, request, dt.datetime.now(dt.UTC))
+            assert recorded.encode() in redis.command("HGET", name, "c:1")
+            redis.command("HSET", name, "c:2", "r|not-a-uuid")
+            with pytest.raises(JournalMismatchError, match="damaged"):
+                async with opened.claim(plan.chunks[2]):
+                    pass
+        finally:
+            await opened.aclose()
+            await opened.aclose()  # a second close does nothing
