@@ -51,6 +51,7 @@ from ._fanout import (
 from ._pagination import AsyncPager
 from ._ratelimit import ClientStatistics, PauseEvent, RateChangeEvent, RateLimit, TransportEvent
 from ._redis import RedisBackend
+from ._redis_journal import RedisJournal
 from ._retry import GiveUpEvent, RetryAction, RetryEvent, RetryFailure, RetryPolicy
 from ._version import package_version as _package_version
 from ._watch import RequestSummary, StateChange, WatchChanges, WatchSummary
@@ -123,6 +124,7 @@ __all__ = [
     "RateLimitError",
     "Reconciled",
     "RedisBackend",
+    "RedisJournal",
     "RequestSummary",
     "Resumed",
     "RetryAction",

@@ -38,7 +38,11 @@ class SharedBudget(Protocol):
     async def take(self, *, rate: float, burst: int, cost: int = 1) -> Turn:
         """Count `cost` calls at `rate` calls/s with up to `burst` at once, if the budget allows.
 
+        A turn of cost N spends what N calls of cost 1 would (GCRA: N emission intervals);
+        `cost` is 1 to `burst`.
+
         Raises:
+            ValidationError: `cost` is out of range (nothing is counted).
             SharedBudgetError: The store cannot be reached.
         """
         ...

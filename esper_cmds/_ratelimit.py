@@ -301,13 +301,18 @@ class ClientGate:
         """The concurrency limiter (``async with gate.slot():`` around one attempt)."""
         return self.limiter
 
-    async def wait_turn(self, *, max_pause: float) -> None:
-        """Wait until the client is not paused and a token is free, then take it.
+    async def wait_turn(self, *, max_pause: float, cost: int = 1) -> None:
+        """Wait until the client is not paused and `cost` tokens are free, then take them.
+
+        Every Esper call costs one (Esper counts calls, whatever their size); a larger `cost`
+        is for budgets that weigh calls, up to the bucket's burst (a dearer call could never go).
 
         Raises:
             ClientPaused: The remaining pause is longer than `max_pause`.
             SharedBudgetError: The shared budget cannot be reached (nothing is sent).
+            ValidationError: `cost` is not a whole number from 1 to the burst.
         """
+        self._check_cost(cost)
         if self.rate == float("inf") and self._paused_until <= self._clock.monotonic():
             self._note_sent(self._clock.monotonic())
             return
@@ -321,11 +326,13 @@ class ClientGate:
                     await self._sleep(pause)
                     continue
                 if self._backend is not None and self._limit is not None:
-                    wait, shared_pause = await self._take_shared(now, self._limit, self._backend)
+                    wait, shared_pause = await self._take_shared(
+                        now, self._limit, self._backend, cost
+                    )
                     if shared_pause > max_pause:
                         raise ClientPaused(shared_pause)
                 else:
-                    wait = self._take_token(now)
+                    wait = self._take_token(now, cost)
                 if wait <= 0:
                     self._note_sent(now)
                     return
@@ -452,8 +459,15 @@ class ClientGate:
             return float(self._limit.burst)
         return max(1.0, self.rate / 10)  # a learnt rate: a tenth of a second's worth
 
-    def _take_token(self, now: float) -> float:
-        """Take a token if one is free (0.0), else return the seconds until one will be."""
+    def _check_cost(self, cost: int) -> None:
+        burst = self._limit.burst if self._limit is not None else None
+        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
+            raise ValidationError("cost", "must be a positive integer", cost)
+        if burst is not None and cost > burst:
+            raise ValidationError("cost", f"must not exceed the rate limit's burst ({burst})", cost)
+
+    def _take_token(self, now: float, cost: int = 1) -> float:
+        """Take `cost` tokens if free (0.0), else return the seconds until they will be."""
         if self.rate == float("inf"):
             return 0.0
         self._tokens = min(
@@ -462,15 +476,17 @@ class ClientGate:
         self._refilled_at = max(now, self._refilled_at)
         # The tolerance stops float rounding (0.9999999...) from asking for a wait so short that
         # the clock cannot move by it, which would spin forever.
-        if self._tokens >= 1.0 - 1e-9:
+        # A learnt burst may be below `cost`: the call then waits for a full bucket.
+        need = min(float(cost), self._burst())
+        if self._tokens >= need - 1e-9:
             self._recover(now, queueing=False)
-            self._tokens = max(0.0, self._tokens - 1.0)
+            self._tokens = max(0.0, self._tokens - need)
             return 0.0
         self._recover(now, queueing=True)
-        return (1.0 - self._tokens) / self.rate
+        return (need - self._tokens) / self.rate
 
     async def _take_shared(
-        self, now: float, limit: RateLimit, backend: RateLimitBackend
+        self, now: float, limit: RateLimit, backend: RateLimitBackend, cost: int = 1
     ) -> tuple[float, float]:
         """A turn from the shared budget: (seconds to wait, of which a shared pause)."""
         shared = self._shared
@@ -481,12 +497,12 @@ class ClientGate:
                     " `async with EsperClient(...) as client:`"
                 )
             self._recover(now, queueing=False)
-            turn = await shared.take(rate=self.rate, burst=limit.burst)
+            turn = await shared.take(rate=self.rate, burst=limit.burst, cost=cost)
         except SharedBudgetError as exc:
             if not backend.fallback_local or shared is None:
                 raise
             logger.warning("shared rate limit unavailable, pacing this process alone: %s", exc)
-            return self._take_token(now), 0.0
+            return self._take_token(now, cost), 0.0
         return turn.wait, turn.wait if turn.paused else 0.0
 
     def _set_rate(self, new_rate: float) -> None:

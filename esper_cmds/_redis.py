@@ -161,6 +161,11 @@ class _RedisBudget:
         self._pause = client.register_script(_PAUSE)
 
     async def take(self, *, rate: float, burst: int, cost: int = 1) -> Turn:
+        if isinstance(cost, bool) or not isinstance(cost, int) or not 1 <= cost <= burst:
+            # A cost above the burst would never fit the bucket: the caller would wait forever.
+            raise ValidationError(
+                "cost", f"must be a whole number from 1 to the burst ({burst})", cost
+            )
         interval = max(1, round(1_000_000 / rate)) if math.isfinite(rate) else 0
         answer = await self._call(
             self._take, (self._budget_key, self._pause_key), (interval, burst, cost)

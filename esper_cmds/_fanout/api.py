@@ -20,7 +20,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._errors import ValidationError
 from .._validation import parse_targets
 from ..models import CommandFields, CommandSpec, CommandType
-from .journal import Journal
+from .journal import Journal, JournalBackend, OpenJournal
 from .outcome import ChunkOutcome, Failed, FanOutResult, Resumed
 from .plan import Plan, build_plan
 from .port import FanOutPort
@@ -31,6 +31,7 @@ from .targets import resolve_groups as resolve_group_members
 __all__ = ["FanOutStream", "fan_out", "fan_out_iter"]
 
 JournalPath = str | os.PathLike[str]
+JournalSpec = JournalPath | JournalBackend
 
 logger = logging.getLogger("esper_cmds")
 
@@ -79,7 +80,7 @@ async def fan_out_iter(
     resolve_groups: bool = False,
     chunk_size: int | None = None,
     concurrency: int = 8,
-    journal: JournalPath | None = None,
+    journal: JournalSpec | None = None,
     on_progress: ProgressCallback | None = None,
     retry: ChunkRetry | None = None,
     **fields: Unpack[CommandFields],
@@ -110,7 +111,7 @@ async def fan_out_iter(
     opened, fence = await _open_journal(client, plan, journal)
     jobs = _jobs(plan, opened)
     settings = _Settings(
-        client, plan, concurrency, retry or ChunkRetry(), opened, on_progress, fence
+        client, plan, concurrency, retry or ChunkRetry(), journal, opened, on_progress, fence
     )
     send, receive = anyio.create_memory_object_stream[ChunkOutcome](concurrency)
     stream = FanOutStream(receive)
@@ -138,8 +139,10 @@ def _check_options(
 ) -> None:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError("concurrency", "must be a positive integer", concurrency)
-    if journal is not None and not isinstance(journal, str | os.PathLike):
-        raise ValidationError("journal", "must be a path (str or os.PathLike)", journal)
+    if journal is not None and not isinstance(journal, str | os.PathLike | JournalBackend):
+        raise ValidationError(
+            "journal", "must be a path (str or os.PathLike) or a RedisJournal", journal
+        )
     if on_progress is not None and not callable(on_progress):
         raise ValidationError("on_progress", "must be callable", on_progress)
     if retry is not None and not isinstance(retry, ChunkRetry):
@@ -147,20 +150,22 @@ def _check_options(
 
 
 async def _open_journal(
-    client: FanOutPort, plan: Plan, journal: JournalPath | None
-) -> tuple[Journal | None, Fence]:
+    client: FanOutPort, plan: Plan, journal: JournalSpec | None
+) -> tuple[OpenJournal | None, Fence]:
     """The journal, open and locked, and the fence its requests are told apart by.
 
     The journal is locked before anything is read from the server, so a second run on the same
     file is refused before it costs a call; a new journal records the fence first.
     """
-    opened = None if journal is None else await Journal.open(journal, plan)
+    opened = None if journal is None else await _open_backend(journal, plan)
     try:
         if opened is not None and opened.fence is not None:
             return opened, opened.fence  # the first run's: its requests must not look like others'
         fence = await take_fence(client.commands)
         if opened is not None:
             await opened.begin(fence)
+            # A shared journal keeps the fence of whichever run began it first.
+            fence = opened.fence or fence
     except BaseException:
         if opened is not None:
             await opened.aclose()
@@ -168,7 +173,14 @@ async def _open_journal(
     return opened, fence
 
 
-def _jobs(plan: Plan, journal: Journal | None) -> list[Job]:
+async def _open_backend(journal: JournalSpec, plan: Plan) -> OpenJournal:
+    # Paths first: a `Path` has an ``open`` method too, which would pass for a backend's.
+    if isinstance(journal, str | os.PathLike):
+        return await Journal.open(journal, plan)
+    return await journal.open(plan)
+
+
+def _jobs(plan: Plan, journal: OpenJournal | None) -> list[Job]:
     """A job per chunk, with what the journal knows of it."""
     jobs: list[Job] = []
     for chunk in plan.chunks:
@@ -189,7 +201,8 @@ class _Settings:
         plan: Plan,
         concurrency: int,
         retry: ChunkRetry,
-        journal: Journal | None,
+        where: JournalSpec | None,
+        journal: OpenJournal | None,
         on_progress: ProgressCallback | None,
         fence: Fence,
     ) -> None:
@@ -197,7 +210,7 @@ class _Settings:
         self.plan = plan
         self.concurrency = concurrency
         self.retry = retry
-        self.journal_path = None if journal is None else journal.path
+        self.journal_path = where
         self.journal = journal
         self.on_progress = on_progress
         self.fence = fence
@@ -207,7 +220,7 @@ class _Settings:
         self.retrying = anyio.Lock()
 
     def runner(
-        self, journal: Journal | None, emit: MemoryObjectSendStream[ChunkOutcome] | None
+        self, journal: OpenJournal | None, emit: MemoryObjectSendStream[ChunkOutcome] | None
     ) -> Runner:
         return Runner(
             self.client,
@@ -249,7 +262,7 @@ class _Settings:
             journal = (
                 None
                 if self.journal_path is None
-                else await Journal.open(self.journal_path, self.plan)
+                else await _open_backend(self.journal_path, self.plan)
             )
             try:
                 jobs = []
@@ -356,7 +369,9 @@ def fan_out() -> None:  # pragma: no cover - only its docstring is used
         chunk_size: Targets per request; defaults to the API's maximum (1000 devices, 500 groups).
         concurrency: Chunks in flight at once.
         journal: A file recording the plan and each created request. Re-running with the same
-            file after a crash skips what was created and reconciles what was in flight.
+            file after a crash skips what was created and reconciles what was in flight. A
+            `RedisJournal` instead keeps it in Redis, shared by every run of the same fan-out
+            on any host: each chunk is created by one of them, and each reports every chunk.
         on_progress: Called with a `FanOutProgress` after each chunk (sync or async).
         retry: Attempts per chunk and the backoff between them (slept with the client's
             ``sleep``, jittered with its ``random``).

@@ -11,6 +11,10 @@ Strictly private. Records, one per line, each written whole and fsync'd before t
 A re-run skips chunks with a "created" record and reconciles chunks whose last record is
 "started". A line cut short by a crash (only ever the last one) is dropped.
 
+The fan-out talks to its journal only through `OpenJournal` (and opens one through a
+`JournalBackend`, or from a path for this file journal), so a journal kept elsewhere (Redis,
+``esper_cmds.RedisJournal``) shares it between processes and hosts.
+
 What makes it safe:
 
 - **One writer.** A lock file beside the journal (``<journal>.lock``, never deleted) is locked
@@ -40,8 +44,10 @@ import os
 import stat
 import sys
 import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import anyio.to_thread
@@ -55,7 +61,14 @@ from .reconcile import Fence
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["ChunkState", "Journal", "JournalError", "JournalMismatchError"]
+__all__ = [
+    "ChunkState",
+    "Journal",
+    "JournalBackend",
+    "JournalError",
+    "JournalMismatchError",
+    "OpenJournal",
+]
 
 logger = logging.getLogger("esper_cmds")
 
@@ -75,6 +88,72 @@ class ChunkState:
 
     request_id: uuid.UUID | None = None
     started_at: dt.datetime | None = None
+
+
+_NOTHING_NEW = ChunkState()
+
+
+class OpenJournal(Protocol):
+    """An open journal of one plan, as the fan-out uses it (the file `Journal` is one).
+
+    .. versionadded:: 0.1
+    """
+
+    @property
+    def fence(self) -> Fence | None:
+        """The fence of the fan-out's first run; None until `begin` is called on a new journal."""
+        ...
+
+    @property
+    def states(self) -> Mapping[int, ChunkState]:
+        """What the journal knew of each chunk when it was opened."""
+        ...
+
+    async def begin(self, fence: Fence) -> None:
+        """Record `fence` for a new journal. A journal shared by several runs keeps the first
+        run's fence, which `fence` then reads back."""
+        ...
+
+    def claim(self, chunk: Chunk) -> AbstractAsyncContextManager[ChunkState]:
+        """Hold `chunk` for this run while the block runs (no other run sends it meanwhile).
+
+        Yields what *other* runs did to the chunk since this journal was opened: its request if
+        one created it (nothing is to be sent), or when an attempt of theirs began if they left
+        it in doubt (it is looked up on the server before anything is sent).
+
+        Raises:
+            JournalError: The claim cannot be taken or kept (the run stops).
+        """
+        ...
+
+    async def started(self, chunk: Chunk, at: dt.datetime) -> None:
+        """Record, durably, that a create for `chunk` is about to be sent."""
+        ...
+
+    async def created(self, chunk: Chunk, request: CommandRequest, at: dt.datetime) -> None:
+        """Record, durably, the request that now exists for `chunk`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the journal."""
+        ...
+
+
+@runtime_checkable
+class JournalBackend(Protocol):
+    """Where a fan-out's journal is kept, other than a file (``fan_out(journal=...)``).
+
+    .. versionadded:: 0.1
+    """
+
+    async def open(self, plan: Plan) -> OpenJournal:
+        """Open the journal of `plan` (identified by its fingerprint).
+
+        Raises:
+            JournalMismatchError: What is stored there is not a journal of this plan.
+            JournalError: The store cannot be reached.
+        """
+        ...
 
 
 @define
@@ -174,6 +253,11 @@ class Journal:
     def _begin_sync(self, header: bytes) -> None:
         self._write_sync(header)
         _sync_directory(self.path)  # the file's name must survive a crash as well as its bytes
+
+    @asynccontextmanager
+    async def claim(self, chunk: Chunk) -> AsyncIterator[ChunkState]:
+        """Nothing to take: the lock keeps every other run out of the whole file."""
+        yield _NOTHING_NEW
 
     async def started(self, chunk: Chunk, at: dt.datetime) -> None:
         """Record, durably, that a create for `chunk` is about to be sent."""

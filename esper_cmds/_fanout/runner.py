@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
-from attrs import define, field, frozen
+from attrs import define, evolve, field, frozen
 
 from .._errors import (
     AmbiguousCreateError,
@@ -34,7 +34,7 @@ from .._errors import (
 )
 from .._validation import in_range
 from ..models import CommandRequest
-from .journal import Journal
+from .journal import OpenJournal
 from .lifecycle import Budget, Event, Phase, Step, decide
 from .outcome import ChunkOutcome, Created, Failed, FanOutProgress, Reconciled, Resumed
 from .plan import Chunk, Plan
@@ -174,7 +174,7 @@ class Runner:
         *,
         concurrency: int,
         retry: ChunkRetry,
-        journal: Journal | None,
+        journal: OpenJournal | None,
         on_progress: ProgressCallback | None,
         emit: MemoryObjectSendStream[ChunkOutcome] | None,
         fence: Fence,
@@ -216,7 +216,7 @@ class Runner:
     async def _worker(self, todo: Iterator[Job], scope: anyio.CancelScope) -> None:
         for job in todo:  # shared: each job goes to exactly one worker
             try:
-                outcome = await self._settle(job)
+                outcome = await self._claim_and_settle(job)
                 await self._finish(outcome)
             except Exception as exc:  # journal or progress callback: stop the whole run
                 self._fatal = exc
@@ -231,6 +231,18 @@ class Runner:
                 await maybe
         if self._emit is not None:
             await self._emit.send(outcome)
+
+    async def _claim_and_settle(self, job: Job) -> ChunkOutcome:
+        if self._journal is None or job.request_id is not None:
+            return await self._settle(job)
+        # A journal shared with other runs (another host): the chunk is held while it is
+        # settled, and what the others did to it since the journal was read comes first.
+        async with self._journal.claim(job.chunk) as news:
+            if news.request_id is not None:
+                return Resumed(job.chunk, news.request_id)  # done by another run
+            if news.started_at is not None and job.in_doubt_since is None:
+                job = evolve(job, in_doubt_since=news.started_at)  # theirs, in doubt: look first
+            return await self._settle(job)
 
     async def _settle(self, job: Job) -> ChunkOutcome:
         """Drive one chunk: ask `decide`, do the step, feed its result back, until an outcome."""

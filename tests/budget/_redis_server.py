@@ -39,12 +39,17 @@ def _free_port() -> int:
 class RedisServer:
     """One running redis-server; `stop` ends it (tests of Redis going away call it early)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, persist_in: Path | None = None) -> None:
         self.port = _free_port() if port is None else port
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        # No persistence: a throwaway server that leaves no file behind.
         options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        options += ["--appendonly", "no", "--protected-mode", "yes"]
+        options += ["--protected-mode", "yes"]
+        if persist_in is None:
+            options += ["--appendonly", "no"]  # a throwaway server that leaves no file behind
+        else:
+            # Every write durable in `persist_in`, as a journal's Redis should be: a server
+            # started again on the same directory has the data back.
+            options += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(persist_in)]
         self._process = subprocess.Popen(
             [redis_server_binary(), *options],
             stdout=subprocess.DEVNULL,
