@@ -119,7 +119,10 @@ async def test_a_second_run_in_the_same_process_is_refused_and_nothing_is_sent_t
 def test_a_second_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
     """An operator re-running while the first run is alive gets `JournalError` naming the
     first run's process id, and every device still gets exactly one command."""
-    sim = Simulator(devices=2000, groups=0, seed=5, latency=0.1)
+    sim = Simulator(
+        devices=2000, groups=0, seed=5, latency=0.4
+    )  # the holder runs ~8 s: a slow start of
+    # the second process (a loaded machine) still finds it running
     journal = tmp_path / "run.jsonl"
     with sim.serve_in_thread() as url:
         config = {
@@ -331,3 +334,55 @@ async def test_a_journal_replaced_under_a_run_stops_it(tmp_path: Path) -> None:
         await journal.started(p.chunks[1], T0)
     await journal.aclose()
     assert path.read_text().count('"started"') == 1  # nothing more went to either file
+
+
+def test_a_lock_let_go_while_its_holder_is_looked_up_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race of a run ending just as the next one starts: the lock is busy, but by the time
+    /proc/locks is read its holder is gone. The new run tries again and gets it."""
+    import fcntl
+
+    from esper_cmds._fanout import journal as journal_module
+
+    lock_path = tmp_path / "run.jsonl.lock"
+    first = os.open(lock_path, os.O_RDWR | os.O_CREAT)
+    second = os.open(lock_path, os.O_RDWR)
+    fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    looked: list[int] = []
+
+    def holder_leaves(fd: int) -> str:
+        looked.append(fd)
+        fcntl.flock(first, fcntl.LOCK_UN)  # the first run ends right now
+        return "holder unknown"
+
+    monkeypatch.setattr(journal_module, "_holder", holder_leaves)
+    try:
+        journal_module._lock(second, lock_path)  # no JournalError: the lock is this run's
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert looked == [second]
+    finally:
+        os.close(first)
+        os.close(second)
+
+
+def test_a_lock_held_by_someone_unlisted_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without /proc/locks (or a holder it does not list), a busy lock is still a refusal."""
+    import fcntl
+
+    from esper_cmds._fanout import journal as journal_module
+
+    lock_path = tmp_path / "run.jsonl.lock"
+    first = os.open(lock_path, os.O_RDWR | os.O_CREAT)
+    second = os.open(lock_path, os.O_RDWR)
+    fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    monkeypatch.setattr(journal_module, "_holder", lambda fd: "holder unknown")
+    try:
+        with pytest.raises(JournalError, match=r"in use by another fan-out \(holder unknown\)"):
+            journal_module._lock(second, lock_path)
+    finally:
+        os.close(first)
+        os.close(second)
