@@ -188,7 +188,17 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-simulator", action="store_true", help="minimal server only")
+    parser.add_argument(
+        "--only", choices=("iterate", "prefetch"), help="run one of the two comparisons"
+    )
     args = parser.parse_args()
+    if args.only != "prefetch":
+        _iterate(args)
+    if args.only != "iterate":
+        _prefetch(args)
+
+
+def _iterate(args: argparse.Namespace) -> None:
     key, eid = _pageserver.API_KEY, _pageserver.ENTERPRISE_ID
     rid = [_pageserver.REQUEST_ID]
     page = args.status_page
@@ -231,6 +241,9 @@ def main() -> None:
             "EsperClient / raw httpx on the simulator",
         )
 
+
+def _prefetch(args: argparse.Namespace) -> None:
+    key, eid = _pageserver.API_KEY, _pageserver.ENTERPRISE_ID
     size, latency, ahead = args.device_page, args.latency, args.prefetch
     sequential, prefetched = "one page at a time", f"prefetch={ahead}"
     floor = f"raw httpx, {ahead + 1} in flight (floor)"

@@ -94,8 +94,11 @@ class AsyncPager(Generic[T]):
         # Close the page generator here, not at garbage collection (trio refuses the latter).
         async with aclosing(self.pages()) as pages:
             async for page in pages:
-                for item in page.results:
+                results = page.results
+                del page  # not held while the next page is fetched (see `pages`)
+                for item in results:
                     yield item
+                del results
 
     async def pages(self, *, prefetch: int = 0) -> AsyncGenerator[Page[T], None]:
         """Yield every page in order, following ``next`` until it is null.
@@ -128,6 +131,10 @@ class AsyncPager(Generic[T]):
                 continue  # past `count` (if the listing grew), ``next`` is followed as usual
             url = self._transport.rebase_link(link)
             walk.visit(url)
+            # The page the caller is done with is let go before the next one is decoded: held,
+            # the collector would find it alive in its middle generation and promote it to the
+            # oldest, and enough of those set off full collections (see `_converter.decode`).
+            del page
             page = await self._get(url)
             go_on = walk.advance(page)
             yield page
