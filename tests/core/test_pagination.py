@@ -408,3 +408,44 @@ async def test_a_prefetching_listing_left_without_aclosing_stops_and_says_so() -
     await anyio.lowlevel.checkpoint()
     assert any("aclosing" in str(exc) for exc in reported)
     loop.set_exception_handler(None)
+
+
+async def test_to_list_without_a_bound_collects_every_item() -> None:
+    """``to_list(max_items=None)`` follows ``next`` to the end and returns every item, in order."""
+    server = PagedServer(45)
+    async with client_for(server) as client:
+        everything = await client.groups.list(page_size=10).to_list(max_items=None)
+    assert names(everything) == expected(server)
+    assert server.offsets() == [0, 10, 20, 30, 40]
+
+
+async def test_to_list_without_a_bound_keeps_the_walk_guards() -> None:
+    """Unbounded collection still stops at a link cycle instead of growing forever."""
+    server = PagedServer(30)
+    server.rewrite = lambda offset, limit, body: {**body, "next": server.link(limit, 0)}
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="cycle"):
+            await client.groups.list(page_size=10).to_list(max_items=None)
+    assert server.offsets() == [0]
+
+
+async def test_to_list_with_prefetch_reads_ahead_and_keeps_the_order() -> None:
+    """``to_list(prefetch=k)`` keeps up to k + 1 requests in flight and returns items in order."""
+    server = PagedServer(95)
+    async with client_for(server) as client:
+        everything = await client.groups.list(page_size=10).to_list(max_items=None, prefetch=3)
+        bounded = await client.groups.list(page_size=10).to_list(max_items=25, prefetch=3)
+    assert names(everything) == expected(server)
+    assert names(bounded) == expected(server, 0, 25)
+    assert server.max_in_flight == 4
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, "3"])
+async def test_to_list_refuses_a_bad_prefetch(bad: Any) -> None:
+    """A prefetch that is not a count is refused by name before anything is sent."""
+    server = PagedServer(5)
+    async with client_for(server) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.groups.list().to_list(max_items=None, prefetch=bad)
+    assert caught.value.field == "prefetch"
+    assert server.requests == []
