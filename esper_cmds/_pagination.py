@@ -251,7 +251,11 @@ class AsyncPager(Generic[T]):
                 if not pending:
                     break
                 slot = pending.popleft()
-                await slot.done.wait()
+                if not slot.done.is_set():
+                    # Only when the page has not come: each wait, even for a page already
+                    # here, lets every response that arrived meanwhile be read and decoded
+                    # first, and the pages behind this one sat out that time unrefilled.
+                    await slot.done.wait()
                 if slot.page is None:
                     failure = slot.error
                     break
