@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import sys
+import uuid
 from contextlib import aclosing
 from typing import Any
 
 import anyio.lowlevel
+import httpx
 import pytest
 
-from esper_cmds import APIStatusError, AsyncPager, DeviceGroup, PaginationError, ValidationError
+from esper_cmds import (
+    APIStatusError,
+    AsyncPager,
+    CommandStatus,
+    DeviceGroup,
+    PaginationError,
+    ValidationError,
+)
 
 from ._drf import PATH, PagedServer
-from ._support import BASE_URL, make_client, make_router
+from ._support import BASE_URL, ENTERPRISE_ID, make_client, make_router, status_json
 
 pytestmark = pytest.mark.anyio
 
@@ -449,3 +460,54 @@ async def test_to_list_refuses_a_bad_prefetch(bad: Any) -> None:
             await client.groups.list().to_list(max_items=None, prefetch=bad)
     assert caught.value.field == "prefetch"
     assert server.requests == []
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="3.14's collector is incremental")
+async def test_iterating_never_has_a_page_alive_in_a_middle_generation_collection() -> None:
+    """While items are iterated, no page of the listing is alive when the collector collects its
+    middle generation: what is alive then is promoted to the oldest generation, and pages
+    promoted there (each soon garbage) set off full collections of the whole process."""
+    size, pages = 200, 30
+    request_id = str(uuid.uuid4())  # statuses other tests left alive are not this listing's
+
+    def body(offset: int) -> bytes:
+        end = offset + size
+        link = f"{BASE_URL}/v0/enterprise/{ENTERPRISE_ID}/command/{request_id}/status/"
+        return json.dumps(
+            {
+                "count": size * pages,
+                "next": f"{link}?limit={size}&offset={end}" if end < size * pages else None,
+                "previous": None,
+                "results": [status_json(i, request=request_id) for i in range(offset, end)],
+            }
+        ).encode()
+
+    bodies = {offset: body(offset) for offset in range(0, size * pages, size)}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params.get("offset", "0"))
+        return httpx.Response(200, content=bodies[offset])
+
+    alive_at_middle: list[int] = []
+    middle_collections = 0
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        nonlocal middle_collections
+        if phase == "start" and info["generation"] == 1:
+            middle_collections += 1
+            young = gc.get_objects(generation=0) + gc.get_objects(generation=1)
+            alive_at_middle.append(
+                sum(1 for o in young if type(o) is CommandStatus and str(o.request) == request_id)
+            )
+
+    items = 0
+    gc.callbacks.append(watch)
+    try:
+        async with make_client(make_router(), transport=httpx.MockTransport(handler)) as client:
+            async for _status in client.commands.statuses(request_id, page_size=size):
+                items += 1
+    finally:
+        gc.callbacks.remove(watch)
+    assert items == size * pages
+    assert middle_collections >= 2  # ~one per ten pages: the check did run
+    assert max(alive_at_middle) <= 1  # at most the item the loop still holds
