@@ -511,3 +511,21 @@ async def test_iterating_never_has_a_page_alive_in_a_middle_generation_collectio
     assert items == size * pages
     assert middle_collections >= 2  # ~one per ten pages: the check did run
     assert max(alive_at_middle) <= 1  # at most the item the loop still holds
+
+
+async def test_prefetched_urls_keep_the_filters_and_the_limit() -> None:
+    """Each prefetched URL carries the listing's filters and limit as sent, with its own offset."""
+    server = PagedServer(35)
+    # DRF's links carry the filters: "north, 1st & main" as the server encodes it.
+    server.rewrite = lambda offset, limit, body: {
+        **body,
+        "next": body["next"] and f"{body['next']}&name=north%2C+1st+%26+main",
+    }
+    async with client_for(server) as client:
+        pager = client.groups.list(name="north, 1st & main", page_size=10)
+        pages = [p async for p in pager.pages(prefetch=2)]
+    assert len(pages) == 4
+    assert sorted(server.offsets()) == [0, 10, 20, 30]  # concurrent: in any order
+    for request in server.requests:
+        assert request.url.params.get_list("name") == ["north, 1st & main"]
+        assert request.url.params["limit"] == "10"
