@@ -141,11 +141,20 @@ async def _raw_devices(
 Run = Callable[[], Coroutine[Any, Any, float]]
 
 
+_CPU: dict[str, list[float]] = {}
+"""This process's CPU time per run, by name, from the last `_medians`: the client's own cost,
+which other work on the machine moves far less than it moves the wall-clock times."""
+
+
 def _medians(runs: dict[str, Run], repeat: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in runs}
+    _CPU.clear()
+    _CPU.update({name: [] for name in runs})
     for _ in range(repeat):
         for name, run in runs.items():  # interleaved, so drift hits all alike
+            cpu = time.process_time()
             times[name].append(anyio.run(run))
+            _CPU[name].append(time.process_time() - cpu)  # client set-up included
     return times
 
 
@@ -163,6 +172,12 @@ def _report(
     first, second = versus
     target = f" (goal {goal})" if goal else ""
     print(f"  {label}: {medians[first] / medians[second]:.2f}x{target}")
+    if first in _CPU and second in _CPU:
+        cpu = {name: statistics.median(_CPU[name]) for name in (first, second)}
+        print(
+            f"  client CPU (median, set-up included): {cpu[first]:.3f} s vs {cpu[second]:.3f} s,"
+            f" {cpu[first] / cpu[second]:.2f}x"
+        )
     # Other work on the machine moves every figure; the load says how much there was.
     print("  load average after: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
 
