@@ -38,6 +38,7 @@ import enum
 import gc
 import json
 import re
+import sys
 import types
 import typing
 import uuid
@@ -480,8 +481,8 @@ def _template(spec: CommandSpec, kind: CommandType) -> tuple[dict[str, Any], str
 # there, and whose ``__attrs_post_init__`` maps the string to its member, reads ``null`` as
 # empty, and then assigns the instance's ``__class__`` to the model itself. Same slots, so
 # CPython allows the assignment; what comes out is an ordinary instance of the model, equal to
-# the one `structure` builds. Device, whose keys msgspec cannot rename on an attrs class, is
-# decoded into a msgspec Struct with the renames and built from it.
+# the one `structure` builds. msgspec reads an attrs field from the JSON key of its name; for
+# Device's camelCase keys the shadow also carries the model's slot descriptors under those keys.
 #
 # Every shape the shadows cannot express, msgspec refuses, and `decode` hands the body to
 # `structure`. Three shadow sets are tried in turn (`_TIERS`): enums as msgspec reads them (only
@@ -495,7 +496,7 @@ class _Fix:
     """One post-decode step for one field."""
 
     field: str
-    kind: str  # "member", "empty_if_null" or "call"
+    kind: str  # "member", "empty_if_null", "empty_dict" or "call"
     function: Callable[..., Any] | None = None
 
 
@@ -509,7 +510,6 @@ class _Shadows:
         self._known_values = known_values
         self._readers: dict[Any, Callable[[bytes], Any] | None] = {}
         self._shadows: dict[Any, type] = {}
-        self._structs: dict[type, tuple[Any, Callable[[Any], Any]]] = {}
 
     def reader(self, cls: Any) -> Callable[[bytes], Any] | None:
         """A function decoding a body into `cls`, or None when the shadows do not cover it."""
@@ -517,32 +517,21 @@ class _Shadows:
             return self._readers[cls]
         reader: Callable[[bytes], Any] | None
         try:
-            wire, build = self._wire(cls)
+            reader = msgspec.json.Decoder(self._wire(cls)).decode
         except NotImplementedError:
             reader = None
-        else:
-            decode_wire = msgspec.json.Decoder(wire).decode
-            if build is None:
-                reader = decode_wire
-            else:
-
-                def reader(content: bytes) -> Any:
-                    return build(decode_wire(content))
-
         self._readers[cls] = reader
         return reader
 
-    def _wire(self, tp: Any) -> tuple[Any, Callable[[Any], Any] | None]:
-        """What msgspec decodes for model `tp`, and the function turning that into a `tp` (None:
-        it is one once decoded, its shadows' post-init having run)."""
+    def _wire(self, tp: Any) -> Any:
+        """What msgspec decodes for model `tp`: a shadow, which is a `tp` once decoded (its
+        post-init having run)."""
         origin = get_origin(tp)
         if origin is not None and attrs.has(origin):
             names = [p.__name__ for p in typing.cast(Any, origin).__parameters__]
-            return self._shadow(origin, dict(zip(names, get_args(tp), strict=True))), None
+            return self._shadow(origin, dict(zip(names, get_args(tp), strict=True)))
         if isinstance(tp, type) and attrs.has(tp):
-            if tp in _RENAMES:
-                return self._struct(tp)
-            return self._shadow(tp, {}), None
+            return self._shadow(tp, {})
         raise NotImplementedError(tp)
 
     def _plain(self, tp: Any) -> bool:
@@ -580,22 +569,15 @@ class _Shadows:
                 return tuple[str, ...] | None, "call", _uuid_tuple
             if self._plain(item):
                 return tp | None, "empty_if_null", None
-            wire, build = self._wire(item)
-            if build is None:
-                return tuple[wire, ...] | None, "empty_if_null", None  # type: ignore[valid-type]
-            return tuple[wire, ...] | None, "call", _tuple_builder(build)  # type: ignore[valid-type]
+            return tuple[self._wire(item), ...] | None, "empty_if_null", None  # type: ignore[misc]
         if len(members) == 2 and type(None) in members:
             inner = next(m for m in members if m is not type(None))
             if _is_homogeneous_tuple(inner) and self._plain(get_args(inner)[0]):
                 return tp, None, None  # null stays None here
             if attrs.has(inner):
-                wire, build = self._wire(inner)
-                if build is None:
-                    return wire | None, None, None
+                return self._wire(inner) | None, None, None
         if attrs.has(tp):
-            wire, build = self._wire(tp)
-            if build is None:
-                return wire, None, None
+            return self._wire(tp), None, None
         raise NotImplementedError(tp)  # not in the models today: `structure` reads it
 
     def _shadow(self, cls: type, params: dict[str, Any]) -> type:
@@ -603,79 +585,49 @@ class _Shadows:
         if key in self._shadows:
             return self._shadows[key]
         hints = typing.get_type_hints(cls)
+        renames = _RENAMES.get(cls, {})
         annotations: dict[str, Any] = {}
+        decoded: list[attrs.Attribute[Any]] = []
         fixes: list[_Fix] = []
+        namespace: dict[str, Any] = {}
         for a in attrs.fields(cls):
             if a.name == _UNPARSED:
-                # Only `structure` fills it: a key of that name in the JSON (a type nothing
-                # decodes into) sends the body there, which ignores the key.
-                annotations[a.name] = msgspec.UnsetType
+                # Not a field to msgspec (it reads the fields from ``__attrs_attrs__``): filling
+                # its default is msgspec's slow path, which cost ~15 % of a page's decode. The
+                # post-init sets it; a key of that name in the JSON is ignored, as by `structure`.
+                fixes.append(_Fix(a.name, "empty_dict"))
                 continue
             tp = _substitute(hints[a.name], params)
             wire, kind, function = self._field(tp)
-            if wire != hints[a.name]:
-                annotations[a.name] = wire
+            json_key = renames.get(a.name, a.name)
+            if json_key != a.name:
+                # msgspec reads an attrs field from the JSON key of its name, with no renames:
+                # the shadow names the model's own slot descriptor after the JSON key as well.
+                namespace[json_key] = vars(cls)[a.name]
+                annotations[json_key] = wire
+                decoded.append(a.evolve(name=json_key))
+            else:
+                if wire != hints[a.name]:
+                    annotations[a.name] = wire
+                decoded.append(a)
             if kind is not None:
                 fixes.append(_Fix(a.name, kind, function))
-        namespace: dict[str, Any] = {
-            "__slots__": (),
-            "__annotations__": annotations,
-            "__module__": cls.__module__,
-            "__qualname__": f"_Shadow{cls.__qualname__}",
-            "__attrs_post_init__": _post_init(cls, fixes),
-        }
+        namespace.update(
+            {
+                "__slots__": (),
+                "__annotations__": annotations,
+                "__attrs_attrs__": tuple(decoded),
+                "__module__": cls.__module__,
+                "__qualname__": f"_Shadow{cls.__qualname__}",
+                "__attrs_post_init__": _post_init(cls, fixes),
+            }
+        )
         shadow = type(f"_Shadow{cls.__name__}", (cls,), namespace)
         self._shadows[key] = shadow
         return shadow
 
-    def _struct(self, cls: type) -> tuple[Any, Callable[[Any], Any]]:
-        """A msgspec Struct with `cls`'s JSON keys, and a function building a `cls` from it."""
-        if cls in self._structs:
-            return self._structs[cls]
-        hints = typing.get_type_hints(cls)
-        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
-        empty_if_null: list[str] = []
-        for a in attrs.fields(cls):
-            if a.name == _UNPARSED:
-                continue
-            wire, kind, _ = self._field(hints[a.name])
-            if kind == "empty_if_null":
-                empty_if_null.append(a.name)
-            elif kind is not None:
-                raise NotImplementedError(hints[a.name])  # none in Device; add when needed
-            if a.default is attrs.NOTHING:
-                fields.append((a.name, wire))
-            else:
-                fields.append((a.name, wire, None if kind else a.default))
-        struct = msgspec.defstruct(
-            f"_Wire{cls.__name__}", fields, rename=_RENAMES[cls], kw_only=True, gc=False
-        )
-        build = _builder(cls, empty_if_null)
-        self._structs[cls] = (struct, build)
-        return struct, build
-
 
 _AWARE = Annotated[dt.datetime, msgspec.Meta(tz=True)]
-
-
-def _builder(cls: type, empty_if_null: list[str]) -> Callable[[Any], Any]:
-    """A function making a `cls` from a decoded Struct of the same field names: generated, as
-    `_post_init` is, to set each slot directly (``cls(**fields)`` costs three times as much)."""
-    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    lines = ["def build(wire):", "    made = new(cls)"]
-    for i, a in enumerate(attrs.fields(cls)):
-        namespace[f"set_{i}"] = vars(cls)[a.name].__set__
-        if a.name == _UNPARSED:
-            lines.append(f"    set_{i}(made, {{}})")
-        elif a.name in empty_if_null:
-            lines.append(f"    value = wire.{a.name}")
-            lines.append(f"    set_{i}(made, () if value is None else value)")
-        else:
-            lines.append(f"    set_{i}(made, wire.{a.name})")
-    lines.append("    return made")
-    exec("\n".join(lines), namespace)  # the source is built above from field names only
-    build: Callable[[Any], Any] = namespace["build"]
-    return build
 
 
 def _substitute(tp: Any, params: dict[str, Any]) -> Any:
@@ -699,6 +651,8 @@ def _post_init(cls: type, fixes: list[_Fix]) -> Callable[[Any], None]:
         if fix.kind == "member":
             lines.append(f"    value = {value}")
             lines.append(f"    set_{i}(self, fix_{i}(value, value))")
+        elif fix.kind == "empty_dict":
+            lines.append(f"    set_{i}(self, {{}})")
         elif fix.kind == "empty_if_null":
             lines.append(f"    if {value} is None:")
             lines.append(f"        set_{i}(self, ())")
@@ -723,13 +677,6 @@ def _uuid_tuple(value: Any) -> tuple[uuid.UUID, ...]:
     return converter.structure(value, tuple[uuid.UUID, ...])
 
 
-def _tuple_builder(build: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
-    def build_all(value: Any) -> tuple[Any, ...]:
-        return () if value is None else tuple(map(build, value))
-
-    return build_all
-
-
 # Tried in turn: enums read by msgspec itself (no Python per value), then open enums (a value
 # added to the API after this release is kept as its text), then ids that may be resource URLs.
 _TIERS = (
@@ -737,6 +684,9 @@ _TIERS = (
     _Shadows(ids_as_text=False),
     _Shadows(ids_as_text=True),
 )
+
+
+_GENERATIONAL = sys.version_info < (3, 14)
 
 
 @contextlib.contextmanager
@@ -748,10 +698,21 @@ def _collector_paused() -> Iterator[None]:
     far several times over (full collections included), which costs more than decoding. Nothing
     decoded is garbage, so those passes find nothing. Reference counting is unaffected, and
     the collector resumes (if it was running) on the way out.
+
+    The collection the new objects trigger once it resumes should be a young one. If the
+    middle generation is due (every tenth young collection), it is collected first, before the
+    page exists: collected after, it would move the page, alive, into the oldest generation,
+    and enough of that (a listing of 500-item pages got there every ~100 pages) sets off a full
+    collection of the whole process, which took 30-50 ms with a heap of 40,000 objects.
+    Collecting the middle generation a moment early is what the collector was about to do.
     """
     if not gc.isenabled():
         yield
         return
+    young, middle, _ = gc.get_threshold()
+    # 3.14's collector is incremental: its counts and ``collect(1)`` mean something else.
+    if _GENERATIONAL and young and gc.get_count()[1] > middle:
+        gc.collect(1)
     gc.disable()
     try:
         yield

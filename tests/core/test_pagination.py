@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import sys
+import uuid
 from contextlib import aclosing
 from typing import Any
 
 import anyio.lowlevel
+import httpx
 import pytest
 
-from esper_cmds import APIStatusError, AsyncPager, DeviceGroup, PaginationError, ValidationError
+from esper_cmds import (
+    APIStatusError,
+    AsyncPager,
+    CommandStatus,
+    DeviceGroup,
+    PaginationError,
+    ValidationError,
+)
 
-from .._support import BASE_URL, make_client, make_router
+from .._support import BASE_URL, ENTERPRISE_ID, make_client, make_router, status_json
 from ._drf import PATH, PagedServer
 
 
@@ -432,3 +443,119 @@ async def test_a_prefetching_listing_left_without_aclosing_stops_and_says_so() -
     await anyio.lowlevel.checkpoint()
     assert any("aclosing" in str(exc) for exc in reported)
     loop.set_exception_handler(None)
+
+
+@pytest.mark.anyio
+async def test_to_list_without_a_bound_collects_every_item() -> None:
+    """``to_list(max_items=None)`` follows ``next`` to the end and returns every item, in order."""
+    server = PagedServer(45)
+    async with client_for(server) as client:
+        everything = await client.groups.list(page_size=10).to_list(max_items=None)
+    assert names(everything) == expected(server)
+    assert server.offsets() == [0, 10, 20, 30, 40]
+
+
+@pytest.mark.anyio
+async def test_to_list_without_a_bound_keeps_the_walk_guards() -> None:
+    """Unbounded collection still stops at a link cycle instead of growing forever."""
+    server = PagedServer(30)
+    server.rewrite = lambda offset, limit, body: {**body, "next": server.link(limit, 0)}
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="cycle"):
+            await client.groups.list(page_size=10).to_list(max_items=None)
+    assert server.offsets() == [0]
+
+
+@pytest.mark.anyio
+async def test_to_list_with_prefetch_reads_ahead_and_keeps_the_order() -> None:
+    """``to_list(prefetch=k)`` keeps up to k + 1 requests in flight and returns items in order."""
+    server = PagedServer(95)
+    async with client_for(server) as client:
+        everything = await client.groups.list(page_size=10).to_list(max_items=None, prefetch=3)
+        bounded = await client.groups.list(page_size=10).to_list(max_items=25, prefetch=3)
+    assert names(everything) == expected(server)
+    assert names(bounded) == expected(server, 0, 25)
+    assert server.max_in_flight == 4
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, "3"])
+@pytest.mark.anyio
+async def test_to_list_refuses_a_bad_prefetch(bad: Any) -> None:
+    """A prefetch that is not a count is refused by name before anything is sent."""
+    server = PagedServer(5)
+    async with client_for(server) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.groups.list().to_list(max_items=None, prefetch=bad)
+    assert caught.value.field == "prefetch"
+    assert server.requests == []
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="3.14's collector is incremental")
+@pytest.mark.anyio
+async def test_iterating_never_has_a_page_alive_in_a_middle_generation_collection() -> None:
+    """While items are iterated, no page of the listing is alive when the collector collects its
+    middle generation: what is alive then is promoted to the oldest generation, and pages
+    promoted there (each soon garbage) set off full collections of the whole process."""
+    size, pages = 200, 30
+    request_id = str(uuid.uuid4())  # statuses other tests left alive are not this listing's
+
+    def body(offset: int) -> bytes:
+        end = offset + size
+        link = f"{BASE_URL}/v0/enterprise/{ENTERPRISE_ID}/command/{request_id}/status/"
+        return json.dumps(
+            {
+                "count": size * pages,
+                "next": f"{link}?limit={size}&offset={end}" if end < size * pages else None,
+                "previous": None,
+                "results": [status_json(i, request=request_id) for i in range(offset, end)],
+            }
+        ).encode()
+
+    bodies = {offset: body(offset) for offset in range(0, size * pages, size)}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params.get("offset", "0"))
+        return httpx.Response(200, content=bodies[offset])
+
+    alive_at_middle: list[int] = []
+    middle_collections = 0
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        nonlocal middle_collections
+        if phase == "start" and info["generation"] == 1:
+            middle_collections += 1
+            young = gc.get_objects(generation=0) + gc.get_objects(generation=1)
+            alive_at_middle.append(
+                sum(1 for o in young if type(o) is CommandStatus and str(o.request) == request_id)
+            )
+
+    items = 0
+    gc.callbacks.append(watch)
+    try:
+        async with make_client(make_router(), transport=httpx.MockTransport(handler)) as client:
+            async for _status in client.commands.statuses(request_id, page_size=size):
+                items += 1
+    finally:
+        gc.callbacks.remove(watch)
+    assert items == size * pages
+    assert middle_collections >= 2  # ~one per ten pages: the check did run
+    assert max(alive_at_middle) <= 1  # at most the item the loop still holds
+
+
+@pytest.mark.anyio
+async def test_prefetched_urls_keep_the_filters_and_the_limit() -> None:
+    """Each prefetched URL carries the listing's filters and limit as sent, with its own offset."""
+    server = PagedServer(35)
+    # DRF's links carry the filters: "north, 1st & main" as the server encodes it.
+    server.rewrite = lambda offset, limit, body: {
+        **body,
+        "next": body["next"] and f"{body['next']}&name=north%2C+1st+%26+main",
+    }
+    async with client_for(server) as client:
+        pager = client.groups.list(name="north, 1st & main", page_size=10)
+        pages = [p async for p in pager.pages(prefetch=2)]
+    assert len(pages) == 4
+    assert sorted(server.offsets()) == [0, 10, 20, 30]  # concurrent: in any order
+    for request in server.requests:
+        assert request.url.params.get_list("name") == ["north, 1st & main"]
+        assert request.url.params["limit"] == "10"
