@@ -205,9 +205,11 @@ class AsyncPager(Generic[T]):
     async def _prefetched(
         self, urls: Iterator[httpx.URL], walk: _Walk, ahead: int
     ) -> AsyncGenerator[Page[T], None]:
-        """The pages at `urls`, in order, with up to ``ahead + 1`` requests in flight: a sliding
-        window, refilled as each page is taken, never waiting for a whole batch. Ends after the
-        last URL or a page whose ``next`` is null.
+        """The pages at `urls`, in order, with ``ahead + 1`` requests in flight at all times: a
+        sliding window, refilled as each response comes (not only as the caller takes a page), so
+        a slow page at the head does not leave the window idle behind it. Pages that came ahead
+        of their turn wait for it, at most ``ahead + 1`` of them: memory stays bounded by
+        ``2 * (ahead + 1)`` pages. Ends after the last URL or a page whose ``next`` is null.
 
         A failed request does not cancel the others: its error is raised in its turn, after
         the pages before it, and from outside the task group (as itself, not in an exception
@@ -222,6 +224,9 @@ class AsyncPager(Generic[T]):
         pending: deque[_Pending[T]] = deque()
         failure: Exception | None = None
         abandoned = False
+        in_flight = 0
+        most = 2 * (ahead + 1)
+        arrived = anyio.Event()  # set when any response comes; replaced after each wait
 
         def next_url() -> httpx.URL | None:
             url = next(urls, None)
@@ -230,38 +235,52 @@ class AsyncPager(Generic[T]):
             return url
 
         async def fetch(slot: _Pending[T], url: httpx.URL) -> None:
+            nonlocal in_flight
             with slot.scope:
                 try:
                     slot.page = await self._get(url)
                 except Exception as exc:  # raised in its turn by the consumer, as itself
                     slot.error = exc
+            in_flight -= 1
             slot.done.set()
+            arrived.set()
+            refill()  # even while the caller holds a page: the window stays full
+
+        def refill() -> None:
+            nonlocal in_flight, urls
+            if abandoned or tg.cancel_scope.cancel_called:
+                return  # the listing is being left: nothing more goes out
+            try:
+                while in_flight <= ahead and len(pending) < most and (url := next_url()):
+                    slot: _Pending[T] = _Pending()
+                    pending.append(slot)
+                    in_flight += 1
+                    tg.start_soon(fetch, slot, url)
+            except PaginationError as exc:  # a cycle: the pages before it come first
+                slot = _Pending()
+                slot.error = exc
+                slot.done.set()
+                pending.append(slot)
+                urls = iter(())
 
         tg = anyio.create_task_group()
         await tg.__aenter__()
         owner = anyio.get_current_task().id
         try:
             while True:
-                # The page the caller just took is gone: one more request goes out.
-                try:
-                    while len(pending) <= ahead and (url := next_url()) is not None:
-                        slot: _Pending[T] = _Pending()
-                        pending.append(slot)
-                        tg.start_soon(fetch, slot, url)
-                except PaginationError as exc:  # a cycle: the pages before it come first
-                    slot = _Pending()
-                    slot.error = exc
-                    slot.done.set()
-                    pending.append(slot)
-                    urls = iter(())
+                # Keep the window full: a request goes out for each response that came.
+                while True:
+                    refill()
+                    # Only wait when the head has not come: each wait, even for a page already
+                    # here, lets every response that arrived meanwhile be read and decoded
+                    # first, and the pages behind this one sat out that time unrefilled.
+                    if not pending or pending[0].done.is_set():
+                        break
+                    await arrived.wait()
+                    arrived = anyio.Event()
                 if not pending:
                     break
                 slot = pending.popleft()
-                if not slot.done.is_set():
-                    # Only when the page has not come: each wait, even for a page already
-                    # here, lets every response that arrived meanwhile be read and decoded
-                    # first, and the pages behind this one sat out that time unrefilled.
-                    await slot.done.wait()
                 if slot.page is None:
                     failure = slot.error
                     break

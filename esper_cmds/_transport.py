@@ -15,6 +15,7 @@ import json as jsonlib
 import logging
 import math
 import random as _random
+import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
@@ -66,6 +67,10 @@ __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Transport"]
 T = TypeVar("T")
 
 _BODY_EXCERPT = 2000
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+"""A control character: never part of a page link's path we follow."""
+
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """The largest body a response may have: a page of 1000 devices is a few MB."""
 _DEFAULT_CONCURRENCY = 100  # httpx's default pool size; EsperClient sizes it to its own pool
@@ -151,10 +156,13 @@ class Transport:
         somewhere else. Anything unusable raises `PaginationError`.
         """
         root = self._base_url.path.rstrip("/") + "/"
-        shown = self.scrub(link if isinstance(link, str) else repr(link))[:200]
+
+        def shown() -> str:  # only for an error: scrubbing costs on every page otherwise
+            return repr(self.scrub(link if isinstance(link, str) else repr(link))[:200])
+
         parsed = _parse_link(link)
         if parsed is None:
-            raise PaginationError(f"unusable page link {shown!r}")
+            raise PaginationError(f"unusable page link {shown()}")
         path, raw_path = parsed
         # Dot segments, also with a ";params" suffix that some servers strip (Tomcat's "..;").
         segments = {segment.split(";", 1)[0] for segment in path.split("/")}
@@ -163,13 +171,13 @@ class Transport:
             or "." in segments
             or ".." in segments
             or "\\" in path
-            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path)
+            or _CONTROL.search(path) is not None
         )
         if unsafe:
-            raise PaginationError(f"page link {shown!r} leaves the API base path {root!r}")
+            raise PaginationError(f"page link {shown()} leaves the API base path {root!r}")
         rebased = _rebase(self._base_url, raw_path)
         if rebased is None:
-            raise PaginationError(f"unusable page link {shown!r}")
+            raise PaginationError(f"unusable page link {shown()}")
         return rebased
 
     async def request(
@@ -379,6 +387,9 @@ class Transport:
                     outcome = await self._exchange(request)
                 if isinstance(outcome, _Answer):
                     self._gate.observe(outcome.status, outcome.headers)  # rate-limit headers
+        if sent_at is not None and outcome is not None:
+            return sent_at, outcome
+        # Only a timed-out attempt pays for scrubbing its URL into an error.
         method, path, url = request.method, request.url.path, self.scrub(str(request.url))
         if sent_at is None:  # the budget ran out before this attempt could be sent
             error = APITimeoutError(
