@@ -20,13 +20,13 @@ import anyio
 import attrs
 
 from ._budget import SharedBudget, Turn
-from ._errors import SharedBudgetError, ValidationError
+from ._errors import EsperError, SharedBudgetError, ValidationError
 from ._validation import in_range
 
 if TYPE_CHECKING:
     import coredis
 
-__all__ = ["REDIS_URL_ENV", "RedisBackend"]
+__all__ = ["REDIS_URL_ENV", "RedisBackend", "connect"]
 
 REDIS_URL_ENV = "ESPER_REDIS_URL"
 """The environment variable that shares every client's rate limit through Redis (a URL)."""
@@ -127,20 +127,10 @@ class RedisBackend:
     @asynccontextmanager
     async def open(self, bucket: str) -> AsyncIterator[SharedBudget]:
         """Connect to the budget named `bucket` for as long as the context lasts."""
-        try:
-            import coredis
-            import coredis.retry
-        except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-            raise SharedBudgetError(
-                "RedisBackend needs the redis extra: pip install 'esper-cmds[redis]'"
-            ) from exc
-        client: coredis.Redis[bytes] = coredis.Redis.from_url(
-            self.url,
-            connect_timeout=self.timeout,
-            stream_timeout=self.timeout,
-            # One attempt per call: the gate decides what an unreachable store means.
-            retry_policy=coredis.retry.NoRetryPolicy(),
-        )
+        # The gate decides what an unreachable store means.
+        client = connect(self.url, self.timeout, SharedBudgetError, "RedisBackend")
+        import coredis.exceptions
+
         try:
             async with client:
                 yield _RedisBudget(client, self, bucket)
@@ -189,3 +179,19 @@ class _RedisBudget:
             ) from None
         except (coredis.exceptions.RedisError, OSError) as exc:
             raise SharedBudgetError(f"Redis at {where}: {type(exc).__name__}: {exc}") from None
+
+
+def connect(url: str, timeout: float, error: type[EsperError], user: str) -> coredis.Redis[bytes]:
+    """A coredis client for `url` that tries each call once: what an unreachable Redis means is
+    for the caller (`user`, named in the error raised when the extra is missing) to decide."""
+    try:
+        import coredis
+        import coredis.retry
+    except ImportError as exc:  # pragma: no cover - the extra is installed in tests
+        raise error(f"{user} needs the redis extra: pip install 'esper-cmds[redis]'") from exc
+    return coredis.Redis.from_url(
+        url,
+        connect_timeout=timeout,
+        stream_timeout=timeout,
+        retry_policy=coredis.retry.NoRetryPolicy(),
+    )

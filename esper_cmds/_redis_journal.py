@@ -44,7 +44,7 @@ from ._fanout.journal import (
     _fence_record,
     _header,
 )
-from ._redis import _check_url, _safe_url
+from ._redis import _check_url, _safe_url, connect
 from ._validation import in_range
 
 if TYPE_CHECKING:
@@ -151,20 +151,8 @@ class RedisJournal:
             JournalMismatchError: The key holds something that is not a journal of this plan.
             JournalError: Redis cannot be reached.
         """
-        try:
-            import coredis
-            import coredis.retry
-        except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-            raise JournalError(
-                "RedisJournal needs the redis extra: pip install 'esper-cmds[redis]'"
-            ) from exc
-        client: coredis.Redis[bytes] = coredis.Redis.from_url(
-            self.url,
-            connect_timeout=self.timeout,
-            stream_timeout=self.timeout,
-            # One attempt per call: a journal that cannot be written stops the run.
-            retry_policy=coredis.retry.NoRetryPolicy(),
-        )
+        # One attempt per call: a journal that cannot be written stops the run.
+        client = connect(self.url, self.timeout, JournalError, "RedisJournal")
         stack = AsyncExitStack()
         try:
             await stack.enter_async_context(client)
