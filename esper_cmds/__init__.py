@@ -43,7 +43,7 @@ from ._fanout import (
     Resumed,
 )
 from ._pagination import AsyncPager
-from ._ratelimit import PauseEvent, RateChangeEvent, RateLimit, TransportEvent
+from ._ratelimit import PauseEvent, RateChangeEvent, RateLimit, RateWaitEvent, TransportEvent
 from ._redis import RedisBackend
 from ._retry import Action, Failure, GiveUpEvent, RetryEvent, RetryPolicy
 from ._watch import RequestSummary, StateChange, WatchChanges, WatchSummary, WatchTimeoutError
@@ -110,6 +110,7 @@ __all__ = [
     "RateLimit",
     "RateLimitBackend",
     "RateLimitError",
+    "RateWaitEvent",
     "Reconciled",
     "RedisBackend",
     "RequestSummary",
