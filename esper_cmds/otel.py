@@ -148,9 +148,9 @@ class EsperInstrumentation:
     def instrument(self, client: EsperClient) -> EsperClient:
         """Trace `client`'s commands, fan-outs and watches; returns the same client.
 
-        Spans come from wrappers installed on this client object (views made later with
-        ``with_options`` are not traced). Events reach spans and metrics only if the client was
-        built with ``on_event=instrumentation.on_event`` (`client` does that).
+        Spans come from wrappers installed on this client object (and on the views its
+        ``with_options`` makes). Events reach spans and metrics only if the client was built
+        with ``on_event=instrumentation.on_event`` (`client` does that).
         """
         eid = str(client.enterprise_id)
         self._enterprise_ids.add(eid)
@@ -160,7 +160,12 @@ class EsperInstrumentation:
         client.commands = cast("Commands", traced)
         vars(client)["fan_out"] = functools.partial(self._fan_out, client, base)
         vars(client)["watch"] = functools.partial(self._watch, client, base)
+        # A view (another retry policy) is traced too, and its fan-outs use its own policy.
+        vars(client)["with_options"] = functools.partial(self._with_options, client)
         return client
+
+    def _with_options(self, client: EsperClient, /, **options: Any) -> EsperClient:
+        return self.instrument(type(client).with_options(client, **options))
 
     def on_event(self, event: TransportEvent) -> None:
         """The client's ``on_event`` hook: metrics, and events on the current span."""

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from esper_cmds import EsperClient, RateWaitEvent, TransportEvent
+from esper_cmds import EsperClient, RateWaitEvent, RetryPolicy, TransportEvent
 from esper_cmds.otel import EsperInstrumentation
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, Simulator
 
@@ -241,3 +241,18 @@ async def test_the_enterprise_id_only_when_opted_in() -> None:
     [outer] = telemetry.named("outer")
     assert [e.name for e in outer.events] == ["esper.rate_limit.wait"]
     assert sum(telemetry.metric("esper.rate_limit.waits").values()) == 1
+
+
+async def test_a_view_is_traced_with_its_own_policy() -> None:
+    """`with_options` on an instrumented client: the view's creates and fan-outs are traced, and
+    its fan-out goes through the view (its policy), not the original client."""
+    sim = Simulator(devices=20, offline=0.0, seed=3)
+    telemetry = Telemetry()
+    async with _client(sim, telemetry) as client:
+        view = client.with_options(retry=RetryPolicy.never())
+        await view.commands.create(command="REBOOT", devices=sim.device_ids[:5])
+        result = await view.fan_out(command="LOCK", devices=sim.device_ids)
+    assert result.ok
+    assert len(telemetry.named("esper.commands.create")) == 2
+    assert len(telemetry.named("esper.fan_out")) == 1
+    assert view.commands is not client.commands
