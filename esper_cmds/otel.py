@@ -47,15 +47,16 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
 
-from ._client import EsperClient
-from ._fanout import ChunkOutcome, Created, Failed, FanOutProgress, FanOutResult, Reconciled
-from ._ratelimit import PauseEvent, RateChangeEvent, RateWaitEvent, TransportEvent
-from ._retry import GiveUpEvent, RetryEvent
-from ._watch import WatchChanges
+from . import _fanout, _ratelimit, _retry
+from ._client import EsperClient as _EsperClient
 
 if TYPE_CHECKING:
+    from ._client import EsperClient
+    from ._fanout import ChunkOutcome, FanOutProgress, FanOutResult
     from ._pagination import AsyncPager
+    from ._ratelimit import TransportEvent
     from ._resources import Commands
+    from ._watch import WatchChanges
     from .models import Page
 
 __all__ = ["EsperInstrumentation"]
@@ -64,7 +65,7 @@ _SCOPE = "esper_cmds"
 _VERSION = "0.1"
 _T = TypeVar("_T")
 
-Attributes = dict[str, str | int | float | bool]
+_Attributes = dict[str, str | int | float | bool]
 
 
 class EsperInstrumentation:
@@ -143,7 +144,7 @@ class EsperInstrumentation:
                 self.on_event(event)
                 user(event)
 
-        return self.instrument(EsperClient(on_event=hook, **options))
+        return self.instrument(_EsperClient(on_event=hook, **options))
 
     def instrument(self, client: EsperClient) -> EsperClient:
         """Trace `client`'s commands, fan-outs and watches; returns the same client.
@@ -154,7 +155,7 @@ class EsperInstrumentation:
         """
         eid = str(client.enterprise_id)
         self._enterprise_ids.add(eid)
-        base: Attributes = {"esper.enterprise_id": eid} if self._record_enterprise_id else {}
+        base: _Attributes = {"esper.enterprise_id": eid} if self._record_enterprise_id else {}
         traced = _TracedCommands(self, client.commands, base)
         # Instance attributes: fan-out and watch reach the traced commands through the client.
         client.commands = cast("Commands", traced)
@@ -170,7 +171,7 @@ class EsperInstrumentation:
     def on_event(self, event: TransportEvent) -> None:
         """The client's ``on_event`` hook: metrics, and events on the current span."""
         span = trace.get_current_span()
-        if isinstance(event, RetryEvent):
+        if isinstance(event, _retry.RetryEvent):
             labels = {"http.request.method": event.method, "esper.failure": event.failure.value}
             self._retries.add(1, labels)
             span.add_event(
@@ -182,7 +183,7 @@ class EsperInstrumentation:
                     "esper.delay": event.delay,
                 },
             )
-        elif isinstance(event, GiveUpEvent):
+        elif isinstance(event, _retry.GiveUpEvent):
             self._give_ups.add(
                 1,
                 {
@@ -199,21 +200,21 @@ class EsperInstrumentation:
                     "esper.attempts": event.attempt,
                 },
             )
-        elif isinstance(event, PauseEvent):
+        elif isinstance(event, _ratelimit.PauseEvent):
             self._pauses.add(1, {"http.response.status_code": event.status_code})
             self._pause_seconds.record(event.seconds)
             span.add_event(
                 "esper.pause",
                 {"esper.pause.seconds": event.seconds, "http.response.status_code": 429},
             )
-        elif isinstance(event, RateWaitEvent):
+        elif isinstance(event, _ratelimit.RateWaitEvent):
             self._waits.add(1)
             self._wait_seconds.record(event.seconds)
             span.add_event(
                 "esper.rate_limit.wait",
                 {"esper.wait.seconds": event.seconds, "esper.rate": event.rate},
             )
-        elif isinstance(event, RateChangeEvent):
+        elif isinstance(event, _ratelimit.RateChangeEvent):
             self._rate = event.new_rate
             span.add_event(
                 "esper.rate_limit.change",
@@ -235,7 +236,7 @@ class EsperInstrumentation:
         return path
 
     @contextlib.contextmanager
-    def span(self, name: str, attributes: Attributes) -> Iterator[Span]:
+    def span(self, name: str, attributes: _Attributes) -> Iterator[Span]:
         """Strictly private: a current span whose exception is recorded with ids scrubbed."""
         with self.tracer.start_as_current_span(
             name, attributes=attributes, record_exception=False, set_status_on_exception=False
@@ -267,11 +268,11 @@ class EsperInstrumentation:
         self._calls.add(1, {"esper.operation": operation})
 
     async def _fan_out(
-        self, client: EsperClient, base: Attributes, /, **kwargs: Any
+        self, client: EsperClient, base: _Attributes, /, **kwargs: Any
     ) -> FanOutResult:
         fan_out = type(client).fan_out.__get__(client, type(client))
         self.count("fan_out")
-        attributes: Attributes = {
+        attributes: _Attributes = {
             **base,
             "esper.command": str(kwargs.get("command", "")),
             "esper.fan_out.journal": kwargs.get("journal") is not None,
@@ -304,26 +305,26 @@ class EsperInstrumentation:
                 span.set_status(Status(StatusCode.ERROR, f"{totals.failed} chunk(s) failed"))
             return result
 
-    def _chunk_span(self, outcome: ChunkOutcome, started: int, base: Attributes) -> None:
+    def _chunk_span(self, outcome: ChunkOutcome, started: int, base: _Attributes) -> None:
         chunk = outcome.chunk
         kind = type(outcome).__name__.lower()
-        attributes: Attributes = {
+        attributes: _Attributes = {
             **base,
             "esper.chunk.index": chunk.index,
             "esper.chunk.targets": len(chunk.targets),
             "esper.chunk.outcome": kind,
-            "esper.chunk.reconciled": isinstance(outcome, Reconciled),
+            "esper.chunk.reconciled": isinstance(outcome, _fanout.Reconciled),
             "esper.chunk.resumed": kind == "resumed",
             "esper.chunk.attempts": getattr(outcome, "attempts", 0),
         }
-        if isinstance(outcome, Created | Reconciled):
+        if isinstance(outcome, _fanout.Created | _fanout.Reconciled):
             attributes["esper.request_id"] = str(outcome.request.id)
         # The chunk's own start is not observable from outside the fan-out: its span runs from
         # the fan-out's start to the moment the chunk settled.
         span = self.tracer.start_span(
             "esper.fan_out.chunk", attributes=attributes, start_time=started
         )
-        if isinstance(outcome, Failed):
+        if isinstance(outcome, _fanout.Failed):
             self.record_error(span, outcome.error)
         span.end()
 
@@ -331,7 +332,7 @@ class EsperInstrumentation:
     async def _watch(
         self,
         client: EsperClient,
-        base: Attributes,
+        base: _Attributes,
         request_ids: Iterable[uuid.UUID | str | Any],
         /,
         **kwargs: Any,
@@ -368,7 +369,7 @@ class _Rounds:
     A round ends where the watch sleeps before the next one, so the watch's `sleep` is wrapped.
     """
 
-    def __init__(self, tracer: Tracer, parent: Span, base: Attributes) -> None:
+    def __init__(self, tracer: Tracer, parent: Span, base: _Attributes) -> None:
         self._tracer = tracer
         self._context = trace.set_span_in_context(parent)
         self._base = base
@@ -415,7 +416,7 @@ class _Rounds:
 class _TracedCommands:
     """Strictly private: `Commands` with a span per call; everything else passes through."""
 
-    def __init__(self, otel: EsperInstrumentation, inner: Commands, base: Attributes) -> None:
+    def __init__(self, otel: EsperInstrumentation, inner: Commands, base: _Attributes) -> None:
         self._otel = otel
         self._inner = inner
         self._base = base
@@ -424,7 +425,7 @@ class _TracedCommands:
         return getattr(self._inner, name)
 
     async def create(self, *args: Any, **kwargs: Any) -> Any:
-        attributes: Attributes = {
+        attributes: _Attributes = {
             **self._base,
             "esper.command": str(kwargs.get("command", "")),
             "esper.devices": _count(kwargs.get("devices")),
@@ -434,7 +435,7 @@ class _TracedCommands:
 
     async def create_from_payload(self, payload: Mapping[str, Any], **kwargs: Any) -> Any:
         # What fan-out chunks are created with (the payload is validated and encoded once).
-        attributes: Attributes = {
+        attributes: _Attributes = {
             **self._base,
             "esper.command": str(payload.get("command", "")),
             "esper.devices": _count(payload.get("devices")),
@@ -445,7 +446,7 @@ class _TracedCommands:
         )
 
     async def _traced_create(
-        self, create: Callable[..., Awaitable[Any]], attributes: Attributes, *a: Any, **kw: Any
+        self, create: Callable[..., Awaitable[Any]], attributes: _Attributes, *a: Any, **kw: Any
     ) -> Any:
         self._otel.count("commands.create")
         with self._otel.span("esper.commands.create", attributes) as span:
@@ -477,7 +478,7 @@ class _TracedPager(Generic[_T]):
     """
 
     def __init__(
-        self, otel: EsperInstrumentation, name: str, pager: AsyncPager[_T], attributes: Attributes
+        self, otel: EsperInstrumentation, name: str, pager: AsyncPager[_T], attributes: _Attributes
     ) -> None:
         self._otel = otel
         self._name = name

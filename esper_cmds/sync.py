@@ -35,20 +35,22 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import AbstractContextManager
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from . import _client
-from ._fanout import ChunkOutcome, FanOutResult, FanOutStream, fan_out, fan_out_iter
-from ._pagination import AsyncPager
+from . import _client, _fanout, _watch
 from ._resources import Commands as _AsyncCommands
 from ._resources import Devices as _AsyncDevices
 from ._resources import Groups as _AsyncGroups
-from ._watch import StateChange, WatchChanges, WatchSummary, wait, watch
-from .models import Page
+
+if TYPE_CHECKING:
+    from ._fanout import ChunkOutcome, FanOutResult, FanOutStream
+    from ._pagination import AsyncPager
+    from ._watch import StateChange, WatchChanges, WatchSummary
+    from .models import Page
 
 __all__ = [
     "Commands",
@@ -399,16 +401,16 @@ class EsperClient(_Resource[_client.EsperClient]):
         """End the client-wide pause a 429 imposed (see `esper_cmds.EsperClient.clear_pause`)."""
         self._portal.call(_build, self.aclient.clear_pause)
 
-    fan_out = _Blocking(fan_out)
+    fan_out = _Blocking(_fanout.fan_out)
     """`esper_cmds.EsperClient.fan_out`, blocking: the same arguments and result; an
     ``on_progress`` callback runs on the loop's thread (sync or async)."""
-    wait = _Blocking(wait)
+    wait = _Blocking(_watch.wait)
     """`esper_cmds.EsperClient.wait`, blocking: until every device of one request is done."""
 
     @contextlib.contextmanager
     def fan_out_iter(self, **kwargs: Any) -> Generator[FanOutIterator, None, None]:
         """`esper_cmds.EsperClient.fan_out_iter`, blocking: ``with ... as stream: for ...``."""
-        cm = self._portal.wrap_async_context_manager(fan_out_iter(self.aclient, **kwargs))
+        cm = self._portal.wrap_async_context_manager(_fanout.fan_out_iter(self.aclient, **kwargs))
         with cm as stream:
             yield FanOutIterator(self._portal, stream)
 
@@ -418,6 +420,8 @@ class EsperClient(_Resource[_client.EsperClient]):
 
         Polling runs on the loop's thread while the block runs, whatever the caller does.
         """
-        cm = self._portal.wrap_async_context_manager(watch(self.aclient, request_ids, **kwargs))
+        cm = self._portal.wrap_async_context_manager(
+            _watch.watch(self.aclient, request_ids, **kwargs)
+        )
         with cm as changes:
             yield WatchIterator(self._portal, changes)
