@@ -14,7 +14,17 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from esper_cmds import EsperClient, RateWaitEvent, RetryPolicy, TransportEvent
+from esper_cmds import (
+    Action,
+    EsperClient,
+    Failure,
+    GiveUpEvent,
+    PauseEvent,
+    RateChangeEvent,
+    RateWaitEvent,
+    RetryPolicy,
+    TransportEvent,
+)
 from esper_cmds.otel import EsperInstrumentation
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, Simulator
 
@@ -46,7 +56,8 @@ class Telemetry:
         """Data points of metric `name` by sorted attributes (sums, or histogram counts)."""
         data = self.reader.get_metrics_data()
         out: dict[tuple[tuple[str, Any], ...], float] = {}
-        assert data is not None
+        if data is None:  # nothing recorded yet
+            return out
         for resource in data.resource_metrics:
             for scope in resource.scope_metrics:
                 for metric in scope.metrics:
@@ -256,3 +267,32 @@ async def test_a_view_is_traced_with_its_own_policy() -> None:
     assert len(telemetry.named("esper.commands.create")) == 2
     assert len(telemetry.named("esper.fan_out")) == 1
     assert view.commands is not client.commands
+
+
+def test_every_event_kind_reaches_the_current_span_and_the_metrics() -> None:
+    """Give-ups and rate changes too: span events, counters, and the pace gauge (which reports
+    nothing while the rate is unknown or unlimited)."""
+    telemetry = Telemetry()
+    otel = telemetry.otel
+    assert telemetry.metric("esper.rate_limit.rate") == {}
+    with otel.tracer.start_as_current_span("outer"):
+        otel.on_event(
+            GiveUpEvent(
+                method="GET",
+                path="/api/x",
+                attempt=3,
+                failure=Failure.STATUS_500,
+                action=Action.RETRY,
+            )
+        )
+        otel.on_event(RateChangeEvent(old_rate=float("inf"), new_rate=12.5))
+        otel.on_event(PauseEvent(seconds=4.0, status_code=429, retry_after=4.0))
+    [outer] = telemetry.named("outer")
+    assert [e.name for e in outer.events] == [
+        "esper.give_up",
+        "esper.rate_limit.change",
+        "esper.pause",
+    ]
+    assert sum(telemetry.metric("esper.give_ups").values()) == 1
+    assert list(telemetry.metric("esper.rate_limit.rate").values()) == [12.5]
+    assert sum(telemetry.metric("esper.pause.duration").values()) == 1

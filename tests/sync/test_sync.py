@@ -72,6 +72,8 @@ def test_listings_iterate_by_item_page_and_bounded_list(
     assert every == set(sim.device_ids)
     pages = list(client.devices.list(page_size=25).pages(prefetch=2))
     assert [len(p.results) for p in pages] == [25, 25, 25, 25, 20]
+    back = list(client.devices.list(page_size=25).walk_back(pages[-1]))
+    assert [p.results for p in back] == [p.results for p in reversed(pages[:-1])]
     assert len(client.devices.list(page_size=25).to_list(max_items=30)) == 30
     for n, _device in enumerate(client.devices.list(page_size=10)):
         if n == 3:
