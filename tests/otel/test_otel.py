@@ -16,8 +16,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from esper_cmds import (
     Action,
+    ChunkRetry,
     EsperClient,
     Failure,
+    FanOutProgress,
     GiveUpEvent,
     PauseEvent,
     RateChangeEvent,
@@ -28,7 +30,7 @@ from esper_cmds import (
 from esper_cmds.otel import EsperInstrumentation
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, Simulator
 
-from ..fanout.conftest import FAST, FakeTime
+from ..fanout.conftest import FAST, FakeTime, no_sleep
 from ..watch.conftest import SimTime
 
 pytestmark = pytest.mark.anyio
@@ -296,3 +298,41 @@ def test_every_event_kind_reaches_the_current_span_and_the_metrics() -> None:
     assert sum(telemetry.metric("esper.give_ups").values()) == 1
     assert list(telemetry.metric("esper.rate_limit.rate").values()) == [12.5]
     assert sum(telemetry.metric("esper.pause.duration").values()) == 1
+
+
+async def test_a_failed_chunk_is_an_error_and_user_callbacks_still_run() -> None:
+    """A chunk the server refuses every time: its chunk span and the fan-out span are errors
+    (the enterprise id scrubbed from the recorded exception); an async `on_progress` still runs;
+    walking a listing back is one span too."""
+    sim = Simulator(
+        devices=60,
+        offline=0.0,
+        seed=4,
+        faults=FaultPlan(probabilities={FaultKind.HTML_502: 1.0}, endpoints={"create"}),
+    )
+    telemetry = Telemetry()
+    called: list[int] = []
+
+    async def progress(p: FanOutProgress) -> None:
+        called.append(p.done)
+
+    async with _client(sim, telemetry, retry=RetryPolicy.never()) as client:
+        result = await client.fan_out(
+            command="REBOOT",
+            devices=sim.device_ids,
+            retry=ChunkRetry(max_attempts=1, settle=0, sleep=no_sleep),
+            on_progress=progress,
+        )
+        pager = client.commands.list(page_size=1)
+        assert "AsyncPager" in repr(pager)
+        first = await pager.first_page()
+        assert [p async for p in pager.walk_back(first)] == []
+    assert not result.ok
+    assert called == [1]
+    [fan_out] = telemetry.named("esper.fan_out")
+    assert not fan_out.status.is_ok
+    [chunk] = telemetry.named("esper.fan_out.chunk")
+    assert attr(chunk, "esper.chunk.outcome") == "failed"
+    assert not chunk.status.is_ok
+    assert not any(str(sim.enterprise_id) in t for t in telemetry.every_text())
+    assert any(e.name == "exception" for e in chunk.events)

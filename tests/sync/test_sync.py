@@ -143,6 +143,8 @@ def test_watch_until_done_and_wait(sim: Simulator, client: EsperClient) -> None:
     assert len(final) == 20
     assert set(final.values()) <= {CommandState.SUCCESS, CommandState.FAILURE}
     other = client.commands.create(command="LOCK", devices=sim.device_ids[20:30])
+    with client.watch([other], timeout=120, clock=time.clock, sleep=time.sleep) as changes:
+        assert changes.wait().done
     done = client.wait(other, timeout=120, clock=time.clock, sleep=time.sleep)
     assert done.done
     assert sum(done.totals().values()) == 10
@@ -173,6 +175,9 @@ def test_close_is_idempotent_and_repr_has_no_key(sim: Simulator) -> None:
         transport=sim.transport,
     )
     assert sim.api_key not in repr(client)
+    assert "Pager" in repr(client.devices.list())
+    assert "Commands" in repr(client.commands)
+    assert client.portal.call(client.aclient.devices.list().first_page).count == 120
     client.clear_pause()
     client.close()
     client.close()
