@@ -342,8 +342,11 @@ class EsperInstrumentation:
         self.count("watch")
         with self.span("esper.watch", {**base, "esper.watch.requests": len(ids)}) as span:
             rounds = _Rounds(self.tracer, span, base)
-            if "sleep" in inspect.signature(watch).parameters:
-                kwargs["sleep"] = rounds.wrap(kwargs.get("sleep"))
+            parameter = inspect.signature(watch).parameters.get("sleep")
+            if parameter is not None:
+                # The watch's own default, or the client's sleep where the watch defers to it.
+                default = parameter.default if callable(parameter.default) else client.sleep
+                kwargs["sleep"] = rounds.wrap(kwargs.get("sleep") or default)
             rounds.next()
             async with watch(ids, **kwargs) as changes:
                 rounds.changes = changes
@@ -378,18 +381,12 @@ class _Rounds:
         self._span: Span | None = None
         self.changes: WatchChanges | None = None
 
-    def wrap(
-        self, sleep: Callable[[float], Awaitable[None]] | None
-    ) -> Callable[[float], Awaitable[None]]:
-        if sleep is None:
-            import anyio
-
-            sleep = anyio.sleep
-        inner = sleep
+    def wrap(self, sleep: Callable[[float], Awaitable[None]]) -> Callable[[float], Awaitable[None]]:
+        """`sleep`, ending the round before it and opening the next after it."""
 
         async def traced_sleep(seconds: float) -> None:
             self.close()
-            await inner(seconds)
+            await sleep(seconds)
             self.next()
 
         return traced_sleep

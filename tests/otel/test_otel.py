@@ -28,7 +28,7 @@ from esper_cmds import (
     TransportEvent,
 )
 from esper_cmds.otel import EsperInstrumentation
-from esper_cmds.simulator import Fault, FaultKind, FaultPlan, Simulator
+from esper_cmds.simulator import Fault, FaultKind, FaultPlan, RealClock, Simulator
 
 from ..fanout.conftest import FAST, FakeTime, no_sleep
 from ..watch.conftest import SimTime
@@ -336,3 +336,19 @@ async def test_a_failed_chunk_is_an_error_and_user_callbacks_still_run() -> None
     assert not chunk.status.is_ok
     assert not any(str(sim.enterprise_id) in t for t in telemetry.every_text())
     assert any(e.name == "exception" for e in chunk.events)
+
+
+async def test_a_watch_without_its_own_sleep_keeps_the_default() -> None:
+    """Not passing `sleep` to an instrumented watch keeps the watch's own default sleep (here
+    real, at 10 ms rounds against a simulator 1000x faster than life) and still counts rounds."""
+    sim = Simulator(devices=10, offline=0.0, seed=6, clock=RealClock(speed=1000))
+    telemetry = Telemetry()
+    async with _client(sim, telemetry) as client:
+        request = await client.commands.create(command="REBOOT", devices=sim.device_ids)
+        async with client.watch(
+            [request], timeout=10, interval=0.01, max_interval=0.01, jitter=0
+        ) as changes:
+            summary = await changes.wait()
+    assert summary.done
+    [watch] = telemetry.named("esper.watch")
+    assert len(telemetry.named("esper.watch.round")) == attr(watch, "esper.watch.rounds") >= 1
