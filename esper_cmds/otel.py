@@ -35,12 +35,13 @@ The API key is never recorded. The enterprise id is left out of every attribute 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 import time
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from opentelemetry import metrics, trace
@@ -49,6 +50,7 @@ from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
 
 from . import _fanout, _ratelimit, _retry
 from ._client import EsperClient as _EsperClient
+from .models import CommandSpec
 
 if TYPE_CHECKING:
     from ._client import EsperClient
@@ -271,10 +273,11 @@ class EsperInstrumentation:
         self, client: EsperClient, base: _Attributes, /, **kwargs: Any
     ) -> FanOutResult:
         fan_out = type(client).fan_out.__get__(client, type(client))
+        spec, command = kwargs.get("spec"), kwargs.get("command", "")
         self.count("fan_out")
         attributes: _Attributes = {
             **base,
-            "esper.command": str(kwargs.get("command", "")),
+            "esper.command": str(spec.command if isinstance(spec, CommandSpec) else command),
             "esper.fan_out.journal": kwargs.get("journal") is not None,
         }
         with self.span("esper.fan_out", attributes) as span:
@@ -337,16 +340,17 @@ class EsperInstrumentation:
         /,
         **kwargs: Any,
     ) -> AsyncIterator[WatchChanges]:
-        watch = type(client).watch.__get__(client, type(client))
         ids = list(request_ids)
         self.count("watch")
         with self.span("esper.watch", {**base, "esper.watch.requests": len(ids)}) as span:
             rounds = _Rounds(self.tracer, span, base)
-            parameter = inspect.signature(watch).parameters.get("sleep")
-            if parameter is not None:
-                # The watch's own default, or the client's sleep where the watch defers to it.
-                default = parameter.default if callable(parameter.default) else client.sleep
-                kwargs["sleep"] = rounds.wrap(kwargs.get("sleep") or default)
+            # A round ends where the watch sleeps before the next one, and the watch sleeps with
+            # its client's `sleep`. This watch runs on a shallow copy of the client whose `sleep`
+            # also marks the rounds (a view, as `with_options` makes): the client itself is not
+            # changed, so a fan-out's backoff or another watch on it never ends these rounds.
+            view = copy.copy(client)
+            view.sleep = rounds.wrap(client.sleep)
+            watch = type(client).watch.__get__(view, type(client))
             rounds.next()
             async with watch(ids, **kwargs) as changes:
                 rounds.changes = changes
@@ -421,33 +425,25 @@ class _TracedCommands:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def create(self, *args: Any, **kwargs: Any) -> Any:
-        attributes: _Attributes = {
-            **self._base,
-            "esper.command": str(kwargs.get("command", "")),
-            "esper.devices": _count(kwargs.get("devices")),
-            "esper.groups": _count(kwargs.get("groups")),
-        }
-        return await self._traced_create(self._inner.create, attributes, *args, **kwargs)
-
-    async def create_from_payload(self, payload: Mapping[str, Any], **kwargs: Any) -> Any:
-        # What fan-out chunks are created with (the payload is validated and encoded once).
-        attributes: _Attributes = {
-            **self._base,
-            "esper.command": str(payload.get("command", "")),
-            "esper.devices": _count(payload.get("devices")),
-            "esper.groups": _count(payload.get("groups")),
-        }
-        return await self._traced_create(
-            self._inner.create_from_payload, attributes, payload, **kwargs
-        )
-
-    async def _traced_create(
-        self, create: Callable[..., Awaitable[Any]], attributes: _Attributes, *a: Any, **kw: Any
+    async def create(
+        self,
+        *,
+        spec: CommandSpec | None = None,
+        devices: Any = None,
+        groups: Any = None,
+        **fields: Any,
     ) -> Any:
+        # Also what each fan-out chunk is created with (``spec=`` and the chunk's targets).
+        command = spec.command if isinstance(spec, CommandSpec) else fields.get("command", "")
+        attributes: _Attributes = {
+            **self._base,
+            "esper.command": str(command),
+            "esper.devices": _count(devices),
+            "esper.groups": _count(groups),
+        }
         self._otel.count("commands.create")
         with self._otel.span("esper.commands.create", attributes) as span:
-            request = await create(*a, **kw)
+            request = await self._inner.create(spec=spec, devices=devices, groups=groups, **fields)
             span.set_attribute("esper.request_id", str(request.id))
             return request
 

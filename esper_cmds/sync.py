@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import types
 from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Generator,
     Iterator,
     Mapping,
 )
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import anyio
@@ -66,6 +66,8 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _T = TypeVar("_T")
 _A = TypeVar("_A")
+_C = TypeVar("_C", covariant=True)
+_W = TypeVar("_W")
 
 _BATCH = 500
 """Items handed across threads per round trip; also the most a listing holds ahead of you."""
@@ -162,10 +164,14 @@ async def _receive_batch(receive: MemoryObjectReceiveStream[_A]) -> list[_A]:
     return batch
 
 
-class _Resource(Generic[_A]):
-    """Strictly private: one async resource, its methods called through the portal."""
+class _Resource(Generic[_C]):
+    """Strictly private: one async resource, its methods called through the portal.
 
-    def __init__(self, portal: BlockingPortal, resource: _A) -> None:
+    Covariant: the facade of an `EsperClient` is a facade of each narrow port the client
+    satisfies, so a helper typed on the port (``fan_out`` on its ``FanOutPort``) binds to it.
+    """
+
+    def __init__(self, portal: BlockingPortal, resource: _C) -> None:
         self._portal = portal
         self._resource = resource
 
@@ -197,6 +203,58 @@ class _Blocking(Generic[_A, _P, _R]):
         def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             return portal.call(functools.partial(func, resource, *args, **kwargs))
 
+        _signed(call, func, inspect.signature(func).return_annotation)
+        return call
+
+
+def _signed(call: Callable[..., Any], func: Callable[..., Any], returns: object) -> None:
+    """Give `call` the signature of `func` without its first parameter (the bound resource),
+    so ``help()`` and ``inspect.signature`` show the async method's own parameters."""
+    signature = inspect.signature(func)
+    parameters = list(signature.parameters.values())[1:]
+    call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters, return_annotation=returns
+    )
+    call.__doc__ = func.__doc__
+    call.__name__ = getattr(func, "__name__", "call")
+
+
+class _Streaming(Generic[_A, _P, _T, _W]):
+    """Strictly private: ``async with helper(client, ...) as x`` as a blocking ``with``.
+
+    `wrap` turns what the async block yields into its blocking twin (an iterator that steps it
+    through the portal). The signature is the helper's own, as for `_Blocking`.
+    """
+
+    def __init__(
+        self,
+        func: Callable[Concatenate[_A, _P], AbstractAsyncContextManager[_T]],
+        wrap: Callable[[BlockingPortal, _T], _W],
+    ) -> None:
+        self._func = func
+        self._wrap = wrap
+        self.__doc__ = func.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> _Streaming[_A, _P, _T, _W]: ...
+    @overload
+    def __get__(
+        self, obj: _Resource[_A], owner: type[Any]
+    ) -> Callable[_P, AbstractContextManager[_W]]: ...
+    def __get__(
+        self, obj: _Resource[_A] | None, owner: type[Any]
+    ) -> _Streaming[_A, _P, _T, _W] | Callable[_P, AbstractContextManager[_W]]:
+        if obj is None:
+            return self
+        func, wrap, portal, resource = self._func, self._wrap, obj._portal, obj._resource
+
+        @contextlib.contextmanager
+        def call(*args: _P.args, **kwargs: _P.kwargs) -> Iterator[_W]:
+            # Entered on the loop's thread: the block's task group belongs to that loop.
+            with portal.wrap_async_context_manager(func(resource, *args, **kwargs)) as value:
+                yield wrap(portal, value)
+
+        _signed(call, func, AbstractContextManager)
         return call
 
 
@@ -402,26 +460,15 @@ class EsperClient(_Resource[_client.EsperClient]):
         self._portal.call(_build, self.aclient.clear_pause)
 
     fan_out = _Blocking(_fanout.fan_out)
-    """`esper_cmds.EsperClient.fan_out`, blocking: the same arguments and result; an
-    ``on_progress`` callback runs on the loop's thread (sync or async)."""
+    """`esper_cmds.EsperClient.fan_out`, blocking: the same arguments (``spec=`` or the
+    command's fields) and result; an ``on_progress`` callback runs on the loop's thread (sync or
+    async)."""
+    fan_out_iter = _Streaming(_fanout.fan_out_iter, FanOutIterator)
+    """`esper_cmds.EsperClient.fan_out_iter`, blocking: ``with client.fan_out_iter(...) as
+    stream: for outcome in stream``."""
+    watch = _Streaming(_watch.watch, WatchIterator)
+    """`esper_cmds.EsperClient.watch`, blocking: ``with client.watch(ids, timeout=...) as
+    changes: for change in changes``. Polling runs on the loop's thread while the block runs,
+    whatever the caller does; its time is the client's ``clock``, ``sleep`` and ``random``."""
     wait = _Blocking(_watch.wait)
     """`esper_cmds.EsperClient.wait`, blocking: until every device of one request is done."""
-
-    @contextlib.contextmanager
-    def fan_out_iter(self, **kwargs: Any) -> Generator[FanOutIterator, None, None]:
-        """`esper_cmds.EsperClient.fan_out_iter`, blocking: ``with ... as stream: for ...``."""
-        cm = self._portal.wrap_async_context_manager(_fanout.fan_out_iter(self.aclient, **kwargs))
-        with cm as stream:
-            yield FanOutIterator(self._portal, stream)
-
-    @contextlib.contextmanager
-    def watch(self, request_ids: Any, **kwargs: Any) -> Generator[WatchIterator, None, None]:
-        """`esper_cmds.EsperClient.watch`, blocking: ``with client.watch(ids, timeout=...)``.
-
-        Polling runs on the loop's thread while the block runs, whatever the caller does.
-        """
-        cm = self._portal.wrap_async_context_manager(
-            _watch.watch(self.aclient, request_ids, **kwargs)
-        )
-        with cm as changes:
-            yield WatchIterator(self._portal, changes)

@@ -15,25 +15,25 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from esper_cmds import (
-    Action,
     ChunkRetry,
+    Command,
+    CommandSpec,
     EsperClient,
-    Failure,
     FanOutProgress,
     GiveUpEvent,
     PauseEvent,
     RateChangeEvent,
     RateWaitEvent,
+    RetryAction,
+    RetryFailure,
     RetryPolicy,
     TransportEvent,
 )
 from esper_cmds.otel import EsperInstrumentation
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, RealClock, Simulator
 
-from ..fanout.conftest import FAST, FakeTime, no_sleep
+from ..fanout.conftest import FAST, FakeTime
 from ..watch.conftest import SimTime
-
-pytestmark = pytest.mark.anyio
 
 
 class Telemetry:
@@ -87,19 +87,21 @@ def attr(span: ReadableSpan, key: str) -> Any:
 
 
 def _client(sim: Simulator, telemetry: Telemetry, **options: Any) -> EsperClient:
+    """An instrumented client on `sim`, on instant fake time unless `options` give other."""
     fake = FakeTime()
-    return telemetry.otel.client(
-        base_url=sim.base_url,
-        api_key=sim.api_key,
-        enterprise_id=sim.enterprise_id,
-        transport=sim.transport,
-        rate_limit=None,
-        clock=fake,
-        sleep=fake.sleep,
-        **options,
-    )
+    settings: dict[str, Any] = {
+        "base_url": sim.base_url,
+        "api_key": sim.api_key,
+        "enterprise_id": sim.enterprise_id,
+        "transport": sim.transport,
+        "rate_limit": None,
+        "clock": fake,
+        "sleep": fake.sleep,
+    }
+    return telemetry.otel.client(**(settings | options))
 
 
+@pytest.mark.anyio
 async def test_fan_out_under_faults_spans_events_and_metrics() -> None:
     """A fan-out whose creates meet a dropped answer, a 500 before storing and a 429: one
     fan-out span with a chunk child per chunk (the reconciled one marked), the creates beneath
@@ -167,6 +169,7 @@ async def test_fan_out_under_faults_spans_events_and_metrics() -> None:
     assert not any(sim.api_key in t or str(sim.enterprise_id) in t for t in texts)
 
 
+@pytest.mark.anyio
 async def test_a_resumed_fan_out_marks_its_chunks(tmp_path: Path) -> None:
     """Run again on a finished journal: every chunk span says resumed."""
     sim = Simulator(devices=120, offline=0.0, seed=8)
@@ -189,21 +192,20 @@ async def test_a_resumed_fan_out_marks_its_chunks(tmp_path: Path) -> None:
     assert telemetry.named("esper.commands.create") == []
 
 
+@pytest.mark.anyio
 async def test_listings_and_a_watch() -> None:
     """A listing is one span counting its items; a watch is one span with a round child per
     polling round, the status reads inside it."""
     sim = Simulator(devices=40, offline=0.0, seed=9, step_seconds=1.0)
     time = SimTime(sim)
     telemetry = Telemetry()
-    async with _client(sim, telemetry) as client:
+    async with _client(sim, telemetry, clock=time, sleep=time.sleep) as client:
         request = await client.commands.create(command="LOCK", devices=sim.device_ids)
         statuses = [s async for s in client.commands.statuses(request.id, page_size=15)]
         pages = [p async for p in client.commands.list(page_size=5).pages()]
         first = await client.commands.list().first_page()
         some = await client.commands.statuses(request.id).to_list(max_items=3)
-        async with client.watch(
-            [request], timeout=60, interval=1.0, jitter=0, clock=time.clock, sleep=time.sleep
-        ) as changes:
+        async with client.watch([request], timeout=60, interval=1.0, jitter=0) as changes:
             await changes.wait()
     assert len(statuses) == 40
     assert len(pages) == 1
@@ -226,6 +228,7 @@ async def test_listings_and_a_watch() -> None:
     )
 
 
+@pytest.mark.anyio
 async def test_a_failed_listing_is_an_error_span() -> None:
     """A 404 while iterating ends the listing's span with an error status and the exception."""
     sim = Simulator(devices=5, seed=1)
@@ -239,6 +242,7 @@ async def test_a_failed_listing_is_an_error_span() -> None:
     assert any(e.name == "exception" for e in span.events)
 
 
+@pytest.mark.anyio
 async def test_the_enterprise_id_only_when_opted_in() -> None:
     """With ``record_enterprise_id=True`` spans carry it; rate-limit waits reach spans and
     metrics."""
@@ -256,6 +260,7 @@ async def test_the_enterprise_id_only_when_opted_in() -> None:
     assert sum(telemetry.metric("esper.rate_limit.waits").values()) == 1
 
 
+@pytest.mark.anyio
 async def test_a_view_is_traced_with_its_own_policy() -> None:
     """`with_options` on an instrumented client: the view's creates and fan-outs are traced, and
     its fan-out goes through the view (its policy), not the original client."""
@@ -283,8 +288,8 @@ def test_every_event_kind_reaches_the_current_span_and_the_metrics() -> None:
                 method="GET",
                 path="/api/x",
                 attempt=3,
-                failure=Failure.STATUS_500,
-                action=Action.RETRY,
+                failure=RetryFailure.STATUS_500,
+                action=RetryAction.RETRY,
             )
         )
         otel.on_event(RateChangeEvent(old_rate=float("inf"), new_rate=12.5))
@@ -300,6 +305,7 @@ def test_every_event_kind_reaches_the_current_span_and_the_metrics() -> None:
     assert sum(telemetry.metric("esper.pause.duration").values()) == 1
 
 
+@pytest.mark.anyio
 async def test_a_failed_chunk_is_an_error_and_user_callbacks_still_run() -> None:
     """A chunk the server refuses every time: its chunk span and the fan-out span are errors
     (the enterprise id scrubbed from the recorded exception); an async `on_progress` still runs;
@@ -320,7 +326,7 @@ async def test_a_failed_chunk_is_an_error_and_user_callbacks_still_run() -> None
         result = await client.fan_out(
             command="REBOOT",
             devices=sim.device_ids,
-            retry=ChunkRetry(max_attempts=1, settle=0, sleep=no_sleep),
+            retry=ChunkRetry(max_attempts=1, settle=0),
             on_progress=progress,
         )
         pager = client.commands.list(page_size=1)
@@ -338,17 +344,44 @@ async def test_a_failed_chunk_is_an_error_and_user_callbacks_still_run() -> None
     assert any(e.name == "exception" for e in chunk.events)
 
 
-async def test_a_watch_without_its_own_sleep_keeps_the_default() -> None:
-    """Not passing `sleep` to an instrumented watch keeps the watch's own default sleep (here
-    real, at 10 ms rounds against a simulator 1000x faster than life) and still counts rounds."""
+@pytest.mark.anyio
+async def test_a_watch_on_a_real_time_client_keeps_its_sleep() -> None:
+    """A client on real time (no `clock` or `sleep` given): an instrumented watch still sleeps
+    for real between rounds (10 ms rounds against a simulator 1000x faster than life) and
+    counts them, and the client's own `sleep` is left as it was."""
     sim = Simulator(devices=10, offline=0.0, seed=6, clock=RealClock(speed=1000))
     telemetry = Telemetry()
-    async with _client(sim, telemetry) as client:
+    async with _client(sim, telemetry, clock=None, sleep=None) as client:
+        before = client.sleep
         request = await client.commands.create(command="REBOOT", devices=sim.device_ids)
         async with client.watch(
             [request], timeout=10, interval=0.01, max_interval=0.01, jitter=0
         ) as changes:
             summary = await changes.wait()
+        assert client.sleep is before
     assert summary.done
     [watch] = telemetry.named("esper.watch")
     assert len(telemetry.named("esper.watch.round")) == attr(watch, "esper.watch.rounds") >= 1
+
+
+@pytest.mark.anyio
+async def test_creates_and_fan_outs_from_a_command_spec() -> None:
+    """A `CommandSpec` given as ``spec=``: the create's span and each chunk's create name the
+    spec's command and count the chunk's targets; the fan-out's span names it too."""
+    sim = Simulator(devices=30, offline=0.0, seed=5)
+    telemetry = Telemetry()
+    spec = CommandSpec("set_brightness_scale", command_args={"brightness_value": 30})
+    async with _client(sim, telemetry) as client:
+        await client.commands.create(spec=spec, devices=sim.device_ids[:3])
+        telemetry.spans.clear()
+        result = await client.fan_out(spec=spec, devices=sim.device_ids, chunk_size=20)
+    assert result.ok
+    assert all(sim.stats.commands[d, "SET_BRIGHTNESS_SCALE"] == 1 for d in sim.device_ids[3:])
+    [fan_out] = telemetry.named("esper.fan_out")
+    assert attr(fan_out, "esper.command") == Command.SET_BRIGHTNESS_SCALE.value
+    creates = telemetry.named("esper.commands.create")
+    assert sorted(attr(c, "esper.devices") for c in creates) == [10, 20]
+    assert {attr(c, "esper.command") for c in creates} == {"SET_BRIGHTNESS_SCALE"}
+    assert {attr(c, "esper.request_id") for c in creates} == {
+        str(o.request.id) for o in result.created
+    }

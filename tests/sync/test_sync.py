@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Iterator
 
 import pytest
 
+import esper_cmds
 from esper_cmds import (
     Command,
     CommandRequest,
+    CommandSpec,
     CommandState,
     Created,
     FanOutProgress,
@@ -20,6 +23,7 @@ from esper_cmds import (
 )
 from esper_cmds.simulator import Fault, FaultKind, Simulator
 from esper_cmds.sync import EsperClient
+from esper_cmds.testing import fixed_random
 
 from ..watch.conftest import SimTime
 
@@ -37,14 +41,23 @@ def sim() -> Simulator:
 
 
 @pytest.fixture
-def client(sim: Simulator, backend: str) -> Iterator[EsperClient]:
-    """A blocking client on the simulator's in-process transport."""
+def time(sim: Simulator) -> SimTime:
+    """The client's fake time, which moves the simulator's devices along as it sleeps."""
+    return SimTime(sim)
+
+
+@pytest.fixture
+def client(sim: Simulator, backend: str, time: SimTime) -> Iterator[EsperClient]:
+    """A blocking client on the simulator's in-process transport, on fake time."""
     with EsperClient(
         backend=backend,
         base_url=sim.base_url,
         api_key=sim.api_key,
         enterprise_id=sim.enterprise_id,
         transport=sim.transport,
+        clock=time,
+        sleep=time.sleep,
+        random=fixed_random(),
     ) as client:
         yield client
 
@@ -130,24 +143,53 @@ def test_fan_out_iter_yields_each_outcome(sim: Simulator, client: EsperClient) -
     assert stream.result == result
 
 
-def test_watch_until_done_and_wait(sim: Simulator, client: EsperClient) -> None:
-    """The watch example, blocking: every device reaches a terminal state and is reported."""
-    time = SimTime(sim)
+def test_watch_until_done_and_wait(sim: Simulator, client: EsperClient, time: SimTime) -> None:
+    """The watch example, blocking, on the client's fake time: every device reaches a terminal
+    state and is reported."""
     request = client.commands.create(command="REBOOT", devices=sim.device_ids[:20])
-    with client.watch(
-        [request], timeout=120, interval=1.0, jitter=0, clock=time.clock, sleep=time.sleep
-    ) as changes:
+    with client.watch([request], timeout=120, interval=1.0, jitter=0) as changes:
         final = {c.device: c.new_state for c in changes}
         summary = changes.summary
     assert summary.done
     assert len(final) == 20
     assert set(final.values()) <= {CommandState.SUCCESS, CommandState.FAILURE}
     other = client.commands.create(command="LOCK", devices=sim.device_ids[20:30])
-    with client.watch([other], timeout=120, clock=time.clock, sleep=time.sleep) as changes:
+    with client.watch([other], timeout=120) as changes:
         assert changes.wait().done
-    done = client.wait(other, timeout=120, clock=time.clock, sleep=time.sleep)
+    done = client.wait(other, timeout=120)
     assert done.done
     assert sum(done.totals().values()) == 10
+    assert time.sleeps  # the rounds waited on the client's sleep, not the wall clock
+
+
+def test_fan_out_and_create_take_a_command_spec(sim: Simulator, client: EsperClient) -> None:
+    """A `CommandSpec` built once goes to `create`, `fan_out` and `fan_out_iter` as ``spec=``:
+    each device gets the command once per call, with the spec's arguments."""
+    spec = CommandSpec(Command.SET_BRIGHTNESS_SCALE, command_args={"brightness_value": 40})
+    one = client.commands.create(spec=spec, devices=sim.device_ids[:2])
+    assert one.command == Command.SET_BRIGHTNESS_SCALE
+    result = client.fan_out(spec=spec, devices=sim.device_ids[2:], chunk_size=59)
+    assert result.ok
+    assert result.totals.chunks == 2
+    with client.fan_out_iter(spec=CommandSpec("lock"), devices=sim.device_ids) as stream:
+        assert len(list(stream)) == 1
+    assert all(sim.stats.commands[d, "SET_BRIGHTNESS_SCALE"] == 1 for d in sim.device_ids)
+    assert all(sim.stats.commands[d, "LOCK"] == 1 for d in sim.device_ids)
+    with pytest.raises(ValidationError, match="spec"):
+        client.fan_out(spec=spec, command="REBOOT", devices=sim.device_ids)
+
+
+def test_the_helpers_show_the_async_signatures(client: EsperClient) -> None:
+    """`help()` on the facade's helpers shows the async methods' parameters, without the
+    client: the facade cannot drift from them."""
+    async_client = esper_cmds.EsperClient
+    for name in ("fan_out", "fan_out_iter", "watch", "wait"):
+        mine = inspect.signature(getattr(client, name)).parameters
+        theirs = inspect.signature(getattr(client.aclient, name)).parameters
+        assert list(mine) == list(theirs), name
+        assert getattr(client, name).__doc__ == getattr(async_client, name).__doc__
+    assert "spec" in inspect.signature(client.fan_out).parameters
+    assert "self" not in inspect.signature(client.commands.create).parameters
 
 
 def test_usable_inside_a_running_event_loop(sim: Simulator, backend: str) -> None:

@@ -11,11 +11,10 @@ import pytest
 from esper_cmds import RateWaitEvent
 from esper_cmds._ratelimit import SLOW_WAIT, RateLimit, TransportEvent
 
-from ._support import REQUEST_ID, STATUS_URL, FakeClock, make_client, make_router, page_json
-
-pytestmark = pytest.mark.anyio
+from .._support import REQUEST_ID, STATUS_URL, FakeClock, make_client, make_router, page_json
 
 
+@pytest.mark.anyio
 async def test_calls_waiting_past_the_threshold_report_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -25,13 +24,13 @@ async def test_calls_waiting_past_the_threshold_report_it(
     sent_at: list[float] = []
 
     def respond(request: httpx.Request) -> httpx.Response:
-        sent_at.append(clock.now)
+        sent_at.append(clock.monotonic())
         return httpx.Response(200, json=page_json())
 
     router.get(STATUS_URL).mock(side_effect=respond)
     events: list[TransportEvent] = []
     limit = RateLimit(calls=11, per_seconds=1.0, burst=1, adaptive=False)
-    start = clock.now
+    start = clock.monotonic()
     caplog.set_level(logging.DEBUG, logger="esper_cmds")
     async with (
         make_client(router, clock, events, rate_limit=limit) as client,
@@ -49,6 +48,7 @@ async def test_calls_waiting_past_the_threshold_report_it(
     assert all(r.levelno == logging.DEBUG for r in lines)
 
 
+@pytest.mark.anyio
 async def test_no_report_without_waiting() -> None:
     """Calls that never wait on the limit (no pacing) report nothing."""
     router, clock = make_router(), FakeClock()

@@ -201,14 +201,12 @@ async def test_pending_counts_requests_not_read_yet() -> None:
     out; once all are done, none is."""
     sim = Simulator(devices=30, offline=0.0, seed=5, step_seconds=1.0)
     time = SimTime(sim)
-    async with sim_client(sim) as client:
+    async with sim_client(sim, time) as client:
         requests = [
             await client.commands.create(command="REBOOT", devices=sim.device_ids[i::3])
             for i in range(3)
         ]
-        async with watch(
-            client, requests, timeout=60, interval=1.0, clock=time.clock, sleep=time.sleep
-        ) as changes:
+        async with watch(client, requests, timeout=60, interval=1.0) as changes:
             early = changes.summary
             final = await changes.wait()
     assert set(early.pending) == {r.id for r in requests}
