@@ -12,8 +12,6 @@ from esper_cmds._ratelimit import ClientGate
 from ..fanout.conftest import FakeTime
 from ._redis_server import RedisServer
 
-pytestmark = pytest.mark.anyio
-
 
 def _gate(limit: RateLimit | None, fake: FakeTime) -> ClientGate:
     return ClientGate(
@@ -25,6 +23,7 @@ def _gate(limit: RateLimit | None, fake: FakeTime) -> ClientGate:
     )
 
 
+@pytest.mark.anyio
 async def test_a_dear_call_spends_the_local_bucket_by_its_cost() -> None:
     """Burst 5 at 6 calls/s: a call of cost 5 empties the bucket, so a call of cost 3 then
     waits for 3 tokens (0.5 s), where a call of cost 1 would wait a sixth of that."""
@@ -38,6 +37,7 @@ async def test_a_dear_call_spends_the_local_bucket_by_its_cost() -> None:
     assert fake.offset == pytest.approx(0.5 + 1 / 6, abs=0.02)
 
 
+@pytest.mark.anyio
 async def test_a_cost_the_bucket_cannot_hold_is_refused() -> None:
     """A cost above the burst could never go: `ValidationError` naming ``cost``, at once."""
     fake = FakeTime()
@@ -48,6 +48,7 @@ async def test_a_cost_the_bucket_cannot_hold_is_refused() -> None:
     assert fake.offset == 0
 
 
+@pytest.mark.anyio
 async def test_cost_without_a_limit_is_not_paced() -> None:
     """With no configured limit nothing is paced, whatever the cost."""
     fake = FakeTime()
@@ -56,6 +57,7 @@ async def test_cost_without_a_limit_is_not_paced() -> None:
     assert fake.offset == 0
 
 
+@pytest.mark.anyio
 async def test_redis_counts_a_turn_by_its_cost(redis: RedisServer) -> None:
     """In Redis (GCRA on its clock), burst 5 at 10 calls/s: a turn of cost 5 goes at once and
     the next turn waits a full interval; a turn of cost 6 is refused before Redis is asked."""

@@ -36,7 +36,6 @@ from ..fanout.conftest import FAST, client_for
 from ._redis_server import RedisServer
 
 pytestmark = [
-    pytest.mark.anyio,
     # coredis 6.9: the streams of a connection that never connected are left to the collector.
     pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject(Send|Receive)Stream:ResourceWarning"),
 ]
@@ -78,6 +77,7 @@ def _plan(client: EsperClient, sim: Simulator) -> Plan:
     )
 
 
+@pytest.mark.anyio
 async def test_two_runs_of_one_fan_out_share_the_journal(redis: RedisServer) -> None:
     """Two clients (standing for two hosts) run the same fan-out at once on one Redis journal,
     under faults before and after the store, drops and 429s: every device gets exactly one
@@ -115,6 +115,7 @@ async def test_two_runs_of_one_fan_out_share_the_journal(redis: RedisServer) -> 
         assert isinstance(a, Resumed) != isinstance(b, Resumed)
 
 
+@pytest.mark.anyio
 async def test_a_dead_runs_chunk_is_looked_up_before_it_is_sent_again(redis: RedisServer) -> None:
     """A run died after sending chunk 0 (its create is stored) and before recording it; its
     claim expires, and the next run adopts the request it finds on the server instead of
@@ -147,6 +148,7 @@ async def test_a_dead_runs_chunk_is_looked_up_before_it_is_sent_again(redis: Red
     assert sim.stats.requests_created == 3
 
 
+@pytest.mark.anyio
 async def test_a_chunk_left_in_doubt_after_this_run_read_the_journal_is_looked_up(
     redis: RedisServer,
 ) -> None:
@@ -187,6 +189,7 @@ async def test_a_chunk_left_in_doubt_after_this_run_read_the_journal_is_looked_u
     assert sim.stats.requests_created == 3
 
 
+@pytest.mark.anyio
 async def test_a_live_claim_is_kept_by_its_heartbeat(redis: RedisServer) -> None:
     """A chunk whose create takes longer than the claim's expiry stays its holder's (the
     heartbeat): a second run waits for it and then reports it as done by the first, rather
@@ -218,6 +221,7 @@ async def test_a_live_claim_is_kept_by_its_heartbeat(redis: RedisServer) -> None
     assert sim.stats.requests_created == 1
 
 
+@pytest.mark.anyio
 async def test_redis_going_away_stops_the_run_and_a_rerun_finishes_it(tmp_path: Path) -> None:
     """Redis stops mid fan-out: the run stops with `JournalError` (no hang, nothing sent twice);
     once Redis is back (with its data: a journal's Redis must persist), the same fan-out
@@ -264,6 +268,7 @@ async def test_redis_going_away_stops_the_run_and_a_rerun_finishes_it(tmp_path: 
     assert sim.stats.requests_created == 20
 
 
+@pytest.mark.anyio
 async def test_a_redis_that_stops_answering_stops_the_run(lone_redis: RedisServer) -> None:
     """A Redis that keeps the connection but answers nothing (SIGSTOP): `JournalError` after
     the journal's timeout, not a hang."""
@@ -293,6 +298,7 @@ async def test_a_redis_that_stops_answering_stops_the_run(lone_redis: RedisServe
     assert max(sim.stats.commands.values()) == 1
 
 
+@pytest.mark.anyio
 async def test_redis_unreachable_when_the_fan_out_opens_its_journal(
     lone_redis: RedisServer,
 ) -> None:
@@ -309,6 +315,7 @@ async def test_redis_unreachable_when_the_fan_out_opens_its_journal(
     assert sim.stats.requests_created == 0
 
 
+@pytest.mark.anyio
 async def test_a_key_that_is_not_this_plans_journal_is_refused(redis: RedisServer) -> None:
     """Something else at the journal's key (another version, damaged fields): refused, typed,
     nothing sent."""
@@ -350,6 +357,7 @@ def test_journal_options_are_checked_and_the_password_hidden() -> None:
     assert "s3cret" not in repr(RedisJournal("redis://u:s3cret@cache:6379/0"))
 
 
+@pytest.mark.anyio
 async def test_a_journal_of_the_wrong_kind_is_refused() -> None:
     """Neither a path nor a journal backend: `ValidationError` naming ``journal``."""
     sim = Simulator(devices=10, groups=0, offline=0.0, seed=48)
@@ -365,6 +373,7 @@ async def test_a_journal_of_the_wrong_kind_is_refused() -> None:
     assert sim.stats.requests_created == 0
 
 
+@pytest.mark.anyio
 async def test_a_claim_taken_by_another_run_stops_this_one(redis: RedisServer) -> None:
     """If the claim is lost while a create is in flight (it expired and another run took it),
     the holder stops with `JournalError` rather than go on as if the chunk were its own; the
@@ -399,6 +408,7 @@ async def test_a_claim_taken_by_another_run_stops_this_one(redis: RedisServer) -
     assert sim.stats.requests_created == 1
 
 
+@pytest.mark.anyio
 async def test_retry_failed_with_a_redis_journal(redis: RedisServer) -> None:
     """Chunks that failed (429s past the attempts allowed: nothing stored) are sent once by
     `retry_failed()`, after a look on the server (their "started" records are a past run's)."""
@@ -427,6 +437,7 @@ async def test_retry_failed_with_a_redis_journal(redis: RedisServer) -> None:
     assert sim.stats.requests_created == 3
 
 
+@pytest.mark.anyio
 async def test_a_redis_that_stops_answering_mid_create_stops_the_run(
     lone_redis: RedisServer,
 ) -> None:
@@ -455,6 +466,7 @@ async def test_a_redis_that_stops_answering_mid_create_stops_the_run(
     assert sim.stats.requests_created == 1
 
 
+@pytest.mark.anyio
 async def test_the_journal_guards_its_own_records(redis: RedisServer) -> None:
     """Directly on an open journal: no "started" record once the claim is another run's; a
     chunk's first request stays recorded; a damaged "created" record is refused."""

@@ -33,8 +33,6 @@ from esper_cmds.simulator import Fault, FaultKind, FaultPlan, Simulator
 
 from .conftest import FakeTime, client_for
 
-pytestmark = pytest.mark.anyio
-
 START = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
 
 
@@ -83,6 +81,7 @@ def test_unknown_schedule_keys_are_kept_and_a_spec_is_frozen() -> None:
     assert spec.with_command_type("dynamic").command_type is CommandType.DYNAMIC
 
 
+@pytest.mark.anyio
 async def test_create_takes_a_spec_or_its_fields_but_not_both() -> None:
     """``spec=`` and the keyword form send the same body; both at once, or neither, is refused
     before anything is sent."""
@@ -112,6 +111,7 @@ async def test_create_takes_a_spec_or_its_fields_but_not_both() -> None:
     assert sim.stats.requests_created == 2
 
 
+@pytest.mark.anyio
 async def test_fan_out_takes_a_spec_and_validates_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A fan-out over many chunks (and through resolve_groups) checks the command once."""
     calls: list[Any] = []
@@ -139,6 +139,7 @@ async def test_fan_out_takes_a_spec_and_validates_it_once(monkeypatch: pytest.Mo
     assert by_spec.plan.spec == spec
 
 
+@pytest.mark.anyio
 async def test_fan_out_refuses_a_spec_with_fields() -> None:
     """A spec and fields at once: refused on entry, nothing sent."""
     sim = Simulator(devices=3, groups=0, seed=5)
@@ -152,6 +153,7 @@ async def test_fan_out_refuses_a_spec_with_fields() -> None:
     assert sim.stats.calls["list"] == 0
 
 
+@pytest.mark.anyio
 async def test_created_compares_by_value() -> None:
     """Two Created for the same chunk and stored request are equal, however each was decoded."""
     sim = Simulator(devices=30, groups=0, seed=6)
@@ -186,6 +188,7 @@ def test_help_shows_the_real_signature_and_docstring(name: str) -> None:
         assert signature.return_annotation.__name__ == "FanOutResult"
 
 
+@pytest.mark.anyio
 async def test_the_fan_out_sleeps_and_jitters_with_the_client() -> None:
     """Backoff after a 429 is slept through the client's ``sleep``, its length drawn from the
     client's ``random``: nothing of the fan-out's own."""
