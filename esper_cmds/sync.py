@@ -49,6 +49,7 @@ from ._resources import Groups as _AsyncGroups
 if TYPE_CHECKING:
     from ._fanout import ChunkOutcome, FanOutResult, FanOutStream
     from ._pagination import AsyncPager
+    from ._ratelimit import ClientStatistics
     from ._watch import StateChange, WatchChanges, WatchSummary
     from .models import Page
 
@@ -454,6 +455,15 @@ class EsperClient(_Resource[_client.EsperClient]):
             self._portal.call(self.aclient.aclose)
         finally:
             self._portal_cm.__exit__(None, None, None)
+
+    def statistics(self) -> ClientStatistics:
+        """Where the client's pacing and concurrency stand now (see
+        `esper_cmds.EsperClient.statistics`): read on the loop's thread, which owns them.
+
+        .. versionadded:: 0.1
+        """
+        statistics: ClientStatistics = self._portal.call(_build, self.aclient.statistics)
+        return statistics
 
     def clear_pause(self) -> None:
         """End the client-wide pause a 429 imposed (see `esper_cmds.EsperClient.clear_pause`)."""

@@ -131,9 +131,11 @@ def test_testing_guide() -> None:
 
 
 def test_processes_guide(sim: Simulator) -> None:
-    """The Redis example builds a client without connecting (`async with` would)."""
+    """The Redis examples build a client and a journal without connecting (`async with` and a
+    fan-out would)."""
     namespace = run_page(DOCS / "guides" / "processes.md")
     assert namespace["limit"].backend is not None
+    assert namespace["journal"].url == "redis://cache:6379/0"
 
 
 def test_sync_guide(sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:

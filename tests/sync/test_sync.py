@@ -11,6 +11,7 @@ import pytest
 
 import esper_cmds
 from esper_cmds import (
+    ClientStatistics,
     Command,
     CommandRequest,
     CommandSpec,
@@ -209,20 +210,29 @@ def test_usable_inside_a_running_event_loop(sim: Simulator, backend: str) -> Non
 
 
 def test_close_is_idempotent_and_repr_has_no_key(sim: Simulator) -> None:
-    """`close` twice is harmless; the repr shows where, never the key."""
+    """`close` twice is harmless; the repr shows where, never the key; `statistics` is the async
+    client's, read on its loop."""
     client = EsperClient(
         base_url=sim.base_url,
         api_key=sim.api_key,
         enterprise_id=sim.enterprise_id,
         transport=sim.transport,
+        max_concurrency=7,
     )
     assert sim.api_key not in repr(client)
     assert "Pager" in repr(client.devices.list())
     assert "Commands" in repr(client.commands)
     assert client.portal.call(client.aclient.devices.list().first_page).count == 120
     client.clear_pause()
+    stats = client.statistics()
+    assert stats == client.portal.call(_statistics, client)
+    assert (stats.max_concurrency, stats.in_flight, stats.paused_for) == (7, 0, 0)
     client.close()
     client.close()
+
+
+async def _statistics(client: EsperClient) -> ClientStatistics:
+    return client.aclient.statistics()
 
 
 def test_a_bad_option_raises_and_stops_the_thread(sim: Simulator) -> None:
