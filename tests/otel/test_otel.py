@@ -385,3 +385,39 @@ async def test_creates_and_fan_outs_from_a_command_spec() -> None:
     assert {attr(c, "esper.request_id") for c in creates} == {
         str(o.request.id) for o in result.created
     }
+
+
+@pytest.mark.anyio
+async def test_a_fan_outs_waits_during_a_watch_are_not_rounds() -> None:
+    """A fan-out on the same client inside a watch's block, whose chunk is retried after a
+    backoff: its sleeps (on the client's own `sleep`) neither end nor open a round, so the
+    round spans still match the watch's own count, and the client's `sleep` is untouched."""
+    sim = Simulator(
+        devices=20,
+        offline=0.0,
+        seed=2,
+        step_seconds=1.0,
+        faults=FaultPlan(
+            script=[Fault(None), Fault(FaultKind.HTML_502), Fault(FaultKind.HTML_502)],
+            endpoints={"create"},
+        ),
+    )
+    time = SimTime(sim)
+    telemetry = Telemetry()
+    async with _client(sim, telemetry, clock=time, sleep=time.sleep) as client:
+        request = await client.commands.create(command="REBOOT", devices=sim.device_ids[:10])
+        async with client.watch([request], timeout=60, interval=1.0, jitter=0) as changes:
+            sleeps = len(time.sleeps)
+            result = await client.fan_out(
+                command="LOCK", devices=sim.device_ids[10:], retry=ChunkRetry(max_attempts=3)
+            )
+            fan_out_sleeps = len(time.sleeps) - sleeps
+            summary = await changes.wait()
+        assert client.sleep == time.sleep
+    assert result.ok
+    [outcome] = result.outcomes
+    assert getattr(outcome, "attempts", 0) == 3
+    assert fan_out_sleeps >= 2  # the fan-out's backoff, while the watch was open
+    assert summary.done
+    rounds = telemetry.named("esper.watch.round")
+    assert len(rounds) == summary.rounds
