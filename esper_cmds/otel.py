@@ -48,9 +48,18 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
 
-from . import _fanout, _ratelimit, _retry
-from ._client import EsperClient as _EsperClient
-from .models import CommandSpec
+# The public names only (the package is loaded before this module): what users see, and what
+# they are given, is what is traced.
+from . import CommandSpec as _CommandSpec
+from . import Created as _Created
+from . import EsperClient as _EsperClient
+from . import Failed as _Failed
+from . import GiveUpEvent as _GiveUpEvent
+from . import PauseEvent as _PauseEvent
+from . import RateChangeEvent as _RateChangeEvent
+from . import RateWaitEvent as _RateWaitEvent
+from . import Reconciled as _Reconciled
+from . import RetryEvent as _RetryEvent
 
 if TYPE_CHECKING:
     from ._client import EsperClient
@@ -173,7 +182,7 @@ class EsperInstrumentation:
     def on_event(self, event: TransportEvent) -> None:
         """The client's ``on_event`` hook: metrics, and events on the current span."""
         span = trace.get_current_span()
-        if isinstance(event, _retry.RetryEvent):
+        if isinstance(event, _RetryEvent):
             labels = {"http.request.method": event.method, "esper.failure": event.failure.value}
             self._retries.add(1, labels)
             span.add_event(
@@ -185,7 +194,7 @@ class EsperInstrumentation:
                     "esper.delay": event.delay,
                 },
             )
-        elif isinstance(event, _retry.GiveUpEvent):
+        elif isinstance(event, _GiveUpEvent):
             self._give_ups.add(
                 1,
                 {
@@ -202,21 +211,21 @@ class EsperInstrumentation:
                     "esper.attempts": event.attempt,
                 },
             )
-        elif isinstance(event, _ratelimit.PauseEvent):
+        elif isinstance(event, _PauseEvent):
             self._pauses.add(1, {"http.response.status_code": event.status_code})
             self._pause_seconds.record(event.seconds)
             span.add_event(
                 "esper.pause",
                 {"esper.pause.seconds": event.seconds, "http.response.status_code": 429},
             )
-        elif isinstance(event, _ratelimit.RateWaitEvent):
+        elif isinstance(event, _RateWaitEvent):
             self._waits.add(1)
             self._wait_seconds.record(event.seconds)
             span.add_event(
                 "esper.rate_limit.wait",
                 {"esper.wait.seconds": event.seconds, "esper.rate": event.rate},
             )
-        elif isinstance(event, _ratelimit.RateChangeEvent):
+        elif isinstance(event, _RateChangeEvent):
             self._rate = event.new_rate
             span.add_event(
                 "esper.rate_limit.change",
@@ -277,7 +286,7 @@ class EsperInstrumentation:
         self.count("fan_out")
         attributes: _Attributes = {
             **base,
-            "esper.command": str(spec.command if isinstance(spec, CommandSpec) else command),
+            "esper.command": str(spec.command if isinstance(spec, _CommandSpec) else command),
             "esper.fan_out.journal": kwargs.get("journal") is not None,
         }
         with self.span("esper.fan_out", attributes) as span:
@@ -316,18 +325,18 @@ class EsperInstrumentation:
             "esper.chunk.index": chunk.index,
             "esper.chunk.targets": len(chunk.targets),
             "esper.chunk.outcome": kind,
-            "esper.chunk.reconciled": isinstance(outcome, _fanout.Reconciled),
+            "esper.chunk.reconciled": isinstance(outcome, _Reconciled),
             "esper.chunk.resumed": kind == "resumed",
             "esper.chunk.attempts": getattr(outcome, "attempts", 0),
         }
-        if isinstance(outcome, _fanout.Created | _fanout.Reconciled):
+        if isinstance(outcome, _Created | _Reconciled):
             attributes["esper.request_id"] = str(outcome.request.id)
         # The chunk's own start is not observable from outside the fan-out: its span runs from
         # the fan-out's start to the moment the chunk settled.
         span = self.tracer.start_span(
             "esper.fan_out.chunk", attributes=attributes, start_time=started
         )
-        if isinstance(outcome, _fanout.Failed):
+        if isinstance(outcome, _Failed):
             self.record_error(span, outcome.error)
         span.end()
 
@@ -428,13 +437,13 @@ class _TracedCommands:
     async def create(
         self,
         *,
-        spec: CommandSpec | None = None,
+        spec: _CommandSpec | None = None,
         devices: Any = None,
         groups: Any = None,
         **fields: Any,
     ) -> Any:
         # Also what each fan-out chunk is created with (``spec=`` and the chunk's targets).
-        command = spec.command if isinstance(spec, CommandSpec) else fields.get("command", "")
+        command = spec.command if isinstance(spec, _CommandSpec) else fields.get("command", "")
         attributes: _Attributes = {
             **self._base,
             "esper.command": str(command),
