@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo bench mutate clean
+.PHONY: test lint typecheck pytest docs demo bench mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
+## docs: the documentation site in docs/_build/html (Sphinx + furo + MyST), warnings as errors
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 ## demo: the main job, a fan-out and watch against the simulator, on the command line's displays
 demo: $(STAMP)
 	$(BIN)/python -m esper_cmds demo
@@ -40,4 +44,4 @@ mutate: $(STAMP)
 	$(BIN)/mutmut results
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage* htmlcov mutants
+	rm -rf $(VENV) docs/_build .mypy_cache .ruff_cache .pytest_cache .coverage* htmlcov mutants

@@ -49,7 +49,14 @@ from ._fanout import (
     Resumed,
 )
 from ._pagination import AsyncPager
-from ._ratelimit import ClientStatistics, PauseEvent, RateChangeEvent, RateLimit, TransportEvent
+from ._ratelimit import (
+    ClientStatistics,
+    PauseEvent,
+    RateChangeEvent,
+    RateLimit,
+    RateWaitEvent,
+    TransportEvent,
+)
 from ._redis import RedisBackend
 from ._redis_journal import RedisJournal
 from ._retry import GiveUpEvent, RetryAction, RetryEvent, RetryFailure, RetryPolicy
@@ -122,6 +129,7 @@ __all__ = [
     "RateLimit",
     "RateLimitBackend",
     "RateLimitError",
+    "RateWaitEvent",
     "Reconciled",
     "RedisBackend",
     "RedisJournal",

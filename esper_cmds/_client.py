@@ -15,7 +15,7 @@ import anyio
 import attrs
 import httpx
 
-from ._errors import ValidationError
+from ._errors import ClientClosedError, ValidationError
 from ._fanout import fan_out, fan_out_iter
 from ._ratelimit import ClientStatistics, Clock, EventHook, RateLimit, Sleep, SystemClock
 from ._redis import REDIS_URL_ENV, RedisBackend
@@ -102,8 +102,8 @@ class EsperClient:
             budget is per client.
         max_concurrency: Requests in flight at once; the rest queue inside the client. Defaults
             to the pool's ``max_connections``, so callers never wait in the pool.
-        on_event: A callback receiving every `RetryEvent`, `GiveUpEvent`, `PauseEvent` and
-            `RateChangeEvent`, for metrics.
+        on_event: A callback receiving every `RetryEvent`, `GiveUpEvent`, `PauseEvent`,
+            `RateChangeEvent` and `RateWaitEvent`, for metrics.
         clock: The time source (tests inject a fake one).
         sleep: The async sleep used for backoff and pacing (tests inject one that only
             advances their fake clock).
@@ -224,6 +224,12 @@ class EsperClient:
         return f"EsperClient(base_url='{base_url}', enterprise_id='{enterprise_id}')"
 
     async def __aenter__(self) -> EsperClient:
+        if self._http.is_closed:
+            raise ClientClosedError(
+                "this client was closed (an earlier `async with` or aclose): create a new client"
+                " inside the event loop that runs your calls"
+            )
+        self._transport.gate.check_loop()
         await self._http.__aenter__()
         try:
             await self._transport.gate.open()  # a shared rate limit's connection

@@ -18,9 +18,10 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 import attrs
 
-from ._errors import SharedBudgetError, ValidationError
+from ._errors import ClientClosedError, SharedBudgetError, ValidationError
 from ._retry import GiveUpEvent, RetryEvent
 from ._validation import in_range
 from .clock import Clock, Sleep, SystemClock
@@ -38,6 +39,7 @@ __all__ = [
     "PauseEvent",
     "RateChangeEvent",
     "RateLimit",
+    "RateWaitEvent",
     "Sleep",
     "SystemClock",
     "TransportEvent",
@@ -140,7 +142,24 @@ class RateChangeEvent:
     """Calls per second now."""
 
 
-TransportEvent = RetryEvent | GiveUpEvent | PauseEvent | RateChangeEvent
+@attrs.frozen
+class RateWaitEvent:
+    """A call waited on this client's own rate limit (or a 429 pause) for longer than
+    `SLOW_WAIT` before it was sent: the client, not the server, was the bottleneck.
+
+    .. versionadded:: 0.1
+    """
+
+    seconds: float
+    """How long the call waited for its turn."""
+    rate: float
+    """The client's pace when the turn came, in calls per second."""
+
+
+SLOW_WAIT = 1.0
+"""Seconds a call may wait for its turn before a `RateWaitEvent` and a debug log line say so."""
+
+TransportEvent = RetryEvent | GiveUpEvent | PauseEvent | RateChangeEvent | RateWaitEvent
 """Everything the transport reports to an `on_event` hook."""
 
 EventHook = Callable[[TransportEvent], None]
@@ -263,6 +282,7 @@ class ClientGate:
         # One waiter at a time computes its turn, so turns are handed out in FIFO order and a
         # pause that starts while someone waits for a token is seen when that waiter wakes.
         self._lock = anyio.Lock()
+        self._loop: object | None = None
         now = clock.monotonic()
         self._paused_until = now
         self.rate = rate_limit.rate if rate_limit else float("inf")
@@ -313,9 +333,11 @@ class ClientGate:
             ValidationError: `cost` is not a whole number from 1 to the burst.
         """
         self._check_cost(cost)
+        self.check_loop()
         if self.rate == float("inf") and self._paused_until <= self._clock.monotonic():
             self._note_sent(self._clock.monotonic())
             return
+        entered = self._clock.monotonic()
         async with self._lock:
             while True:
                 now = self._clock.monotonic()
@@ -335,8 +357,34 @@ class ClientGate:
                     wait = self._take_token(now, cost)
                 if wait <= 0:
                     self._note_sent(now)
+                    self._report_wait(now - entered)
                     return
                 await self._sleep(wait)
+
+    def _report_wait(self, waited: float) -> None:
+        # 300 concurrent reads at the default pace take 15 s: say so, or it looks like the server.
+        if waited > SLOW_WAIT:
+            logger.debug(
+                "waited %.2f s for this client's rate limit (%.3g calls/s)", waited, self.rate
+            )
+            self._emit(RateWaitEvent(seconds=waited, rate=self.rate))
+
+    def check_loop(self) -> None:
+        """Bind the client to the event loop of its first call; refuse any other loop at once.
+
+        Its connections, locks and shared-budget connection belong to that loop: used from a
+        second ``asyncio.run`` they fail deep inside httpx ("Event loop is closed"), or worse,
+        hang. Nothing has been sent when this raises.
+        """
+        loop = anyio.lowlevel.current_token().native_token
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise ClientClosedError(
+                "this client was first used in another event loop (e.g. an earlier asyncio.run):"
+                " create the client inside the event loop that runs your calls, e.g. in"
+                " `async def main(): async with EsperClient(...) as client: ...`"
+            )
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Pace by the server's own quota headers, if it sends them (any response).

@@ -95,8 +95,12 @@ class WatchSummary:
 
     @property
     def pending(self) -> dict[uuid.UUID, tuple[uuid.UUID, ...]]:
-        """The devices not done yet, per request (requests with none are left out)."""
-        return {rid: r.pending for rid, r in self.requests.items() if r.pending}
+        """The devices not done yet, per request not done (done requests are left out).
+
+        A request not read yet is pending too, with no devices known yet (an empty tuple), so
+        ``len(summary.pending)`` counts every request still being watched.
+        """
+        return {rid: r.pending for rid, r in self.requests.items() if not r.done}
 
     def totals(self) -> dict[CommandState | str, int]:
         """Devices per state, summed over every request."""

@@ -10,9 +10,18 @@ import pytest
 import esper_cmds
 import esper_cmds.clock
 import esper_cmds.models
+import esper_cmds.otel
+import esper_cmds.sync
 import esper_cmds.testing
 
-PUBLIC_MODULES = [esper_cmds, esper_cmds.clock, esper_cmds.models, esper_cmds.testing]
+PUBLIC_MODULES = [
+    esper_cmds,
+    esper_cmds.clock,
+    esper_cmds.models,
+    esper_cmds.otel,
+    esper_cmds.sync,
+    esper_cmds.testing,
+]
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda m: m.__name__)
@@ -68,12 +77,12 @@ def test_every_error_is_an_esper_error() -> None:
 
 
 def test_private_modules_are_private() -> None:
-    """Implementation modules start with an underscore; models, simulator, testing, clock, demo
-    are public."""
+    """Implementation modules start with an underscore; models, simulator, testing, clock, demo,
+    sync and otel are public."""
     package = importlib.import_module("esper_cmds")
     public = {
         name
         for name, value in vars(package).items()
         if isinstance(value, types.ModuleType) and not name.startswith("_")
     }
-    assert public <= {"clock", "demo", "models", "simulator", "testing"}
+    assert public <= {"clock", "demo", "models", "otel", "simulator", "sync", "testing"}

@@ -193,3 +193,24 @@ async def test_a_group_request_over_1000_devices_reads_only_the_moving_states() 
     # An unfiltered round costs 3 pages; rounds where only queued devices remain cost less.
     assert summary.calls < 3 * summary.rounds
     assert set(summary.pending[request.id]) == {uuid.UUID(d) for d in offline if d not in woken}
+
+
+@pytest.mark.anyio
+async def test_pending_counts_requests_not_read_yet() -> None:
+    """Before the first round, every watched request is pending (devices unknown yet), not left
+    out; once all are done, none is."""
+    sim = Simulator(devices=30, offline=0.0, seed=5, step_seconds=1.0)
+    time = SimTime(sim)
+    async with sim_client(sim, time) as client:
+        requests = [
+            await client.commands.create(command="REBOOT", devices=sim.device_ids[i::3])
+            for i in range(3)
+        ]
+        async with watch(client, requests, timeout=60, interval=1.0) as changes:
+            early = changes.summary
+            final = await changes.wait()
+    assert set(early.pending) == {r.id for r in requests}
+    assert all(devices == () for devices in early.pending.values())
+    assert not early.done
+    assert final.done
+    assert final.pending == {}
