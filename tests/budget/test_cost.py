@@ -8,12 +8,12 @@ import pytest
 
 from esper_cmds import RateLimit, RedisBackend, ValidationError
 from esper_cmds._ratelimit import ClientGate
+from esper_cmds.testing import FakeClock
 
-from ..fanout.conftest import FakeTime
 from ._redis_server import RedisServer
 
 
-def _gate(limit: RateLimit | None, fake: FakeTime) -> ClientGate:
+def _gate(limit: RateLimit | None, fake: FakeClock) -> ClientGate:
     return ClientGate(
         rate_limit=limit,
         max_concurrency=1,
@@ -27,34 +27,34 @@ def _gate(limit: RateLimit | None, fake: FakeTime) -> ClientGate:
 async def test_a_dear_call_spends_the_local_bucket_by_its_cost() -> None:
     """Burst 5 at 6 calls/s: a call of cost 5 empties the bucket, so a call of cost 3 then
     waits for 3 tokens (0.5 s), where a call of cost 1 would wait a sixth of that."""
-    fake = FakeTime()
+    fake = FakeClock()
     gate = _gate(RateLimit(11, 1.0, burst=5), fake)  # (11 - 5) / 1 s = 6 calls/s
     await gate.wait_turn(max_pause=60, cost=5)
-    assert fake.offset == 0
+    assert fake.monotonic() == 0
     await gate.wait_turn(max_pause=60, cost=3)
-    assert fake.offset == pytest.approx(0.5, abs=0.02)
+    assert fake.monotonic() == pytest.approx(0.5, abs=0.02)
     await gate.wait_turn(max_pause=60)
-    assert fake.offset == pytest.approx(0.5 + 1 / 6, abs=0.02)
+    assert fake.monotonic() == pytest.approx(0.5 + 1 / 6, abs=0.02)
 
 
 @pytest.mark.anyio
 async def test_a_cost_the_bucket_cannot_hold_is_refused() -> None:
     """A cost above the burst could never go: `ValidationError` naming ``cost``, at once."""
-    fake = FakeTime()
+    fake = FakeClock()
     gate = _gate(RateLimit(11, 1.0, burst=5), fake)
     for bad in (0, 6, 1.5, True):
         with pytest.raises(ValidationError, match="cost"):
             await gate.wait_turn(max_pause=60, cost=bad)  # type: ignore[arg-type]
-    assert fake.offset == 0
+    assert fake.monotonic() == 0
 
 
 @pytest.mark.anyio
 async def test_cost_without_a_limit_is_not_paced() -> None:
     """With no configured limit nothing is paced, whatever the cost."""
-    fake = FakeTime()
+    fake = FakeClock()
     gate = _gate(None, fake)
     await gate.wait_turn(max_pause=60, cost=50)
-    assert fake.offset == 0
+    assert fake.monotonic() == 0
 
 
 @pytest.mark.anyio

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import time
-
-import anyio
-import anyio.lowlevel
 import httpx
 
 from esper_cmds import EsperClient
 from esper_cmds._fanout import ChunkRetry
 from esper_cmds.simulator import Simulator
-
-
-class FakeTime:
-    """A client clock that only moves when the client sleeps, so backoff and 429 pauses are
-    instant in real time but still ordered correctly."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def monotonic(self) -> float:
-        """Real monotonic time plus every second slept so far."""
-        return time.monotonic() + self.offset
-
-    def utcnow(self) -> dt.datetime:
-        """Real UTC time plus every second slept so far."""
-        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.offset)
-
-    async def sleep(self, seconds: float) -> None:
-        """Advance instead of waiting (still a checkpoint, so other tasks run)."""
-        self.offset += max(seconds, 0.0)
-        await anyio.lowlevel.checkpoint()
-
+from esper_cmds.testing import FakeClock
 
 FAST = ChunkRetry()
 """The default retry policy: its waits are the client's, which `client_for` makes instant."""
@@ -47,7 +21,8 @@ def client_for(
     No client-side pacing (the tests are about the fan-out, not the token bucket) and no
     real-time waits after a 429.
     """
-    fake = FakeTime()
+    # The simulator's time, not driven: the fan-out's own waits are instant, the fleet's are not.
+    fake = FakeClock(start=sim.clock.now())
     return EsperClient(
         base_url=base_url or sim.base_url,
         api_key=sim.api_key,

@@ -30,8 +30,9 @@ from esper_cmds import (
 )
 from esper_cmds._fanout import fan_out
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, Simulator
+from esper_cmds.testing import FakeClock
 
-from .conftest import FakeTime, client_for
+from .conftest import client_for
 
 START = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
 
@@ -198,7 +199,7 @@ async def test_the_fan_out_sleeps_and_jitters_with_the_client() -> None:
         seed=7,
         faults=FaultPlan(script=[Fault(FaultKind.THROTTLE)], endpoints={"create"}),
     )
-    fake = FakeTime()
+    fake = FakeClock()
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:

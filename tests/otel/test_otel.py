@@ -31,8 +31,9 @@ from esper_cmds import (
 )
 from esper_cmds.otel import EsperInstrumentation
 from esper_cmds.simulator import Fault, FaultKind, FaultPlan, RealClock, Simulator
+from esper_cmds.testing import FakeClock
 
-from ..fanout.conftest import FAST, FakeTime
+from ..fanout.conftest import FAST
 from ..watch.conftest import SimTime
 
 
@@ -88,7 +89,7 @@ def attr(span: ReadableSpan, key: str) -> Any:
 
 def _client(sim: Simulator, telemetry: Telemetry, **options: Any) -> EsperClient:
     """An instrumented client on `sim`, on instant fake time unless `options` give other."""
-    fake = FakeTime()
+    fake = FakeClock()
     settings: dict[str, Any] = {
         "base_url": sim.base_url,
         "api_key": sim.api_key,
