@@ -491,6 +491,10 @@ def _template(spec: CommandSpec, kind: CommandType) -> tuple[dict[str, Any], str
 _set_class = object.__dict__["__class__"].__set__
 
 
+_FieldPlan: typing.TypeAlias = tuple[Any, str | None, Callable[..., Any] | None]
+"""A field's wire type, the kind of `_Fix` it needs after decoding (None: none) and its function."""
+
+
 @attrs.frozen
 class _Fix:
     """One post-decode step for one field."""
@@ -540,7 +544,7 @@ class _Shadows:
             return not self._ids_as_text
         return tp in (str, int, bool, float, dt.datetime, Any, type(None)) or _is_json_object(tp)
 
-    def _field(self, tp: Any) -> tuple[Any, str | None, Callable[..., Any] | None]:
+    def _field(self, tp: Any) -> _FieldPlan:
         """The wire type of a field of type `tp`, and how to fix it after decoding: the kind of
         `_Fix` (None: nothing to fix) and its function."""
         members = _union_members(tp)
@@ -553,29 +557,45 @@ class _Shadows:
         if self._plain(tp) or (members and all(self._plain(m) for m in members)):
             return tp, None, None
         if _is_open_enum(tp):
-            enum_type = _enum_member_type(tp)
-            assert enum_type is not None
-            if self._known_values:
-                return (enum_type | None) if type(None) in members else enum_type, None, None
-            lookup = {m.value: m for m in enum_type}.get
-            return (str | None) if type(None) in members else str, "member", lookup
+            return self._enum_field(tp, members)
         if tp is CommandArgs:
             return dict[str, Any] | None, "call", _finish_command_args
         if tp is uuid.UUID:
             return str, "call", _uuid_from_text_or_link
         if _is_homogeneous_tuple(tp):
-            item = get_args(tp)[0]
-            if item is uuid.UUID and self._ids_as_text:
-                return tuple[str, ...] | None, "call", _uuid_tuple
-            if self._plain(item):
-                return tp | None, "empty_if_null", None
-            return tuple[self._wire(item), ...] | None, "empty_if_null", None  # type: ignore[misc]
+            return self._tuple_field(tp)
         if len(members) == 2 and type(None) in members:
-            inner = next(m for m in members if m is not type(None))
-            if _is_homogeneous_tuple(inner) and self._plain(get_args(inner)[0]):
-                return tp, None, None  # null stays None here
-            if attrs.has(inner):
-                return self._wire(inner) | None, None, None
+            return self._optional_field(tp, next(m for m in members if m is not type(None)))
+        return self._model_field(tp)
+
+    def _enum_field(self, tp: Any, members: tuple[Any, ...]) -> _FieldPlan:
+        """An open enum: its members where only known values come, else text looked up after."""
+        enum_type = _enum_member_type(tp)
+        assert enum_type is not None
+        optional = type(None) in members
+        if self._known_values:
+            return (enum_type | None) if optional else enum_type, None, None
+        lookup = {m.value: m for m in enum_type}.get
+        return (str | None) if optional else str, "member", lookup
+
+    def _tuple_field(self, tp: Any) -> _FieldPlan:
+        """``tuple[X, ...]``: null read as empty; ids as text turned into UUIDs after."""
+        item = get_args(tp)[0]
+        if item is uuid.UUID and self._ids_as_text:
+            return tuple[str, ...] | None, "call", _uuid_tuple
+        if self._plain(item):
+            return tp | None, "empty_if_null", None
+        return tuple[self._wire(item), ...] | None, "empty_if_null", None  # type: ignore[misc]
+
+    def _optional_field(self, tp: Any, inner: Any) -> _FieldPlan:
+        """``X | None`` for an `inner` X that is not plain."""
+        if _is_homogeneous_tuple(inner) and self._plain(get_args(inner)[0]):
+            return tp, None, None  # null stays None here
+        if attrs.has(inner):
+            return self._wire(inner) | None, None, None
+        return self._model_field(tp)
+
+    def _model_field(self, tp: Any) -> _FieldPlan:
         if attrs.has(tp):
             return self._wire(tp), None, None
         raise NotImplementedError(tp)  # not in the models today: `structure` reads it

@@ -17,6 +17,7 @@ import anyio
 from cyclopts import Parameter
 
 from .. import EsperClient, FanOutResult
+from ..models import Command
 from ._config import Common, make_client
 from ._errors import CliError, ExitCode
 from ._inputs import DESTRUCTIVE, merge_args, parse_command, read_ids
@@ -125,15 +126,71 @@ async def send(
     """
     out = (common or Common()).out()
     name = parse_command(command)
-    command_args = merge_args(arg or [], args_json, "--arg")
-    schedule_args = merge_args(schedule_arg or [], schedule_args_json, "--schedule-arg")
-    check_stdin_free([*(devices_file or []), *(groups_file or [])])
-    devices = read_ids(device or [], devices_file or [], noun="device")
-    groups = read_ids(group or [], groups_file or [], noun="group")
-    if not devices and not groups:
-        raise CliError("no targets: give --device, --devices-file, --group or --groups-file")
-    if resolve_groups and not groups:
-        raise CliError("--resolve-groups needs --group or --groups-file")
+    spec = _send_spec(
+        name,
+        arg=arg or [],
+        args_json=args_json,
+        schedule_arg=schedule_arg or [],
+        schedule_args_json=schedule_args_json,
+        targets=(device or [], devices_file or [], group or [], groups_file or []),
+        resolve_groups=resolve_groups,
+        command_type=command_type,
+        device_type=device_type,
+        schedule=schedule,
+        concurrency=concurrency,
+    )
+    if dry_run_ and not resolve_groups:
+        # Planned entirely offline: no credentials needed, nothing reaches the network.
+        enterprise = (common or Common()).enterprise or _env_enterprise()
+        result, body = await offline_plan(spec, enterprise)
+        dry_run(out, spec, result, body)
+        return ExitCode.OK
+    async with make_client(common, SESSION.on_event) as client:
+        if resolve_groups:
+            spec.devices = await _resolve(client, out, spec.devices, spec.groups)
+            spec.resolved_groups, spec.groups = spec.groups, []
+        result, body = await offline_plan(spec, str(client.enterprise_id))
+        if dry_run_:
+            dry_run(out, spec, result, body)
+            return ExitCode.OK
+        if name in DESTRUCTIVE and not yes and not _confirm_destructive(out, name, spec, result):
+            out.note("nothing sent")
+            return ExitCode.FAILED
+        path = journal or default_journal(name.value)
+        write_spec(path, spec)
+        return await run_send(
+            client,
+            out,
+            spec,
+            path,
+            result,
+            allow_complete=allow_complete,
+            watch=watch,
+            watch_options=watch_options or WatchOptions(),
+        )
+
+
+def _send_spec(
+    name: Command,
+    *,
+    arg: list[str],
+    args_json: str | None,
+    schedule_arg: list[str],
+    schedule_args_json: str | None,
+    targets: tuple[list[str], list[str], list[str], list[str]],
+    resolve_groups: bool,
+    command_type: str | None,
+    device_type: DeviceTypeName,
+    schedule: str,
+    concurrency: int,
+) -> SendSpec:
+    """The run-spec of `send`'s options, each checked (a `CliError` naming the option).
+
+    `targets`: --device, --devices-file, --group and --groups-file.
+    """
+    command_args = merge_args(arg, args_json, "--arg")
+    schedule_args = merge_args(schedule_arg, schedule_args_json, "--schedule-arg")
+    devices, groups = _read_targets(*targets, resolve_groups=resolve_groups)
     spec = SendSpec(
         command=name.value,
         command_args=command_args,
@@ -148,43 +205,38 @@ async def send(
     )
     if concurrency < 1:
         raise CliError("--concurrency must be 1 or more")
-    if dry_run_ and not resolve_groups:
-        # Planned entirely offline: no credentials needed, nothing reaches the network.
-        enterprise = (common or Common()).enterprise or _env_enterprise()
-        result, body = await offline_plan(spec, enterprise)
-        dry_run(out, spec, result, body)
-        return ExitCode.OK
-    async with make_client(common, SESSION.on_event) as client:
-        if resolve_groups:
-            spec.devices = await _resolve(client, out, devices, groups)
-            spec.resolved_groups, spec.groups = spec.groups, []
-        result, body = await offline_plan(spec, str(client.enterprise_id))
-        if dry_run_:
-            dry_run(out, spec, result, body)
-            return ExitCode.OK
-        targets = result.totals.targets
-        if name in DESTRUCTIVE and not yes:
-            kind = ("device" if spec.devices else "group") + ("s" if targets != 1 else "")
-            if not _stdin_tty():
-                raise CliError(
-                    f"{name.value} is destructive: pass --yes to send it to {targets:,} {kind} "
-                    "(stdin is not a terminal, so nobody can be asked)"
-                )
-            if not _confirm(out, f"Send {name.value} to {targets:,} {kind}?"):
-                out.note("nothing sent")
-                return ExitCode.FAILED
-        path = journal or default_journal(name.value)
-        write_spec(path, spec)
-        return await run_send(
-            client,
-            out,
-            spec,
-            path,
-            result,
-            allow_complete=allow_complete,
-            watch=watch,
-            watch_options=watch_options or WatchOptions(),
+    return spec
+
+
+def _read_targets(
+    device: list[str],
+    devices_file: list[str],
+    group: list[str],
+    groups_file: list[str],
+    *,
+    resolve_groups: bool,
+) -> tuple[list[str], list[str]]:
+    """The device and group ids given on the command line and in files (at least one)."""
+    check_stdin_free([*devices_file, *groups_file])
+    devices = read_ids(device, devices_file, noun="device")
+    groups = read_ids(group, groups_file, noun="group")
+    if not devices and not groups:
+        raise CliError("no targets: give --device, --devices-file, --group or --groups-file")
+    if resolve_groups and not groups:
+        raise CliError("--resolve-groups needs --group or --groups-file")
+    return devices, groups
+
+
+def _confirm_destructive(out: Output, name: Command, spec: SendSpec, plan: FanOutResult) -> bool:
+    """Whether the operator, asked on the terminal, agrees to send destructive `name`."""
+    targets = plan.totals.targets
+    kind = ("device" if spec.devices else "group") + ("s" if targets != 1 else "")
+    if not _stdin_tty():
+        raise CliError(
+            f"{name.value} is destructive: pass --yes to send it to {targets:,} {kind} "
+            "(stdin is not a terminal, so nobody can be asked)"
         )
+    return _confirm(out, f"Send {name.value} to {targets:,} {kind}?")
 
 
 def _env_enterprise() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -289,41 +289,78 @@ def filter_devices(devices: list[Device], query: Mapping[str, str]) -> list[Devi
     substring of any tag.
     """
     found = devices
-    if group := query.get("group"):
-        wanted_group = canonical_uuid(group)
-        if wanted_group is None:
-            raise ValueError("group: must be a UUID")
-        found = [d for d in found if d.group_id == wanted_group]
-    if name := query.get("name"):
-        found = [d for d in found if d.name == name]
-    if imei := query.get("imei"):
-        found = [d for d in found if d.imei == imei]
-    if serial := query.get("serial"):
-        found = [d for d in found if d.serial.lower() == serial.lower()]
-    if brand := query.get("brand"):
-        found = [d for d in found if d.brand.lower() == brand.lower()]
-    if state := query.get("state"):
-        try:
-            wanted_state = int(state)
-        except ValueError:
-            raise ValueError("state: must be an integer") from None
-        found = [d for d in found if d.state == wanted_state]
-    if is_gms := query.get("is_gms"):
-        if is_gms.lower() not in _TRUE + _FALSE:
-            raise ValueError("is_gms: must be true or false")
-        wanted_gms = is_gms.lower() in _TRUE
-        found = [d for d in found if d.is_gms is wanted_gms]
-    if tags := query.get("tags"):
-        needle = tags.lower()
-        found = [d for d in found if any(needle in tag.lower() for tag in d.tags)]
-    if search := query.get("search"):
-        needle = search.lower()
-        found = [
-            d
-            for d in found
-            if needle in d.name.lower() or needle in d.imei or needle in d.mac.lower()
-        ]
+    for key, narrow in _DEVICE_FILTERS:
+        if value := query.get(key):
+            found = narrow(found, value)
     return found
+
+
+# Each filter narrows the list with its own comprehension rather than a predicate called per
+# device: a listing filters the whole fleet, and the simulator's CPU counts toward its latency.
+def _by_group(found: list[Device], value: str) -> list[Device]:
+    wanted = canonical_uuid(value)
+    if wanted is None:
+        raise ValueError("group: must be a UUID")
+    return [d for d in found if d.group_id == wanted]
+
+
+def _by_name(found: list[Device], value: str) -> list[Device]:
+    return [d for d in found if d.name == value]
+
+
+def _by_imei(found: list[Device], value: str) -> list[Device]:
+    return [d for d in found if d.imei == value]
+
+
+def _by_serial(found: list[Device], value: str) -> list[Device]:
+    wanted = value.lower()
+    return [d for d in found if d.serial.lower() == wanted]
+
+
+def _by_brand(found: list[Device], value: str) -> list[Device]:
+    wanted = value.lower()
+    return [d for d in found if d.brand.lower() == wanted]
+
+
+def _by_state(found: list[Device], value: str) -> list[Device]:
+    try:
+        wanted = int(value)
+    except ValueError:
+        raise ValueError("state: must be an integer") from None
+    return [d for d in found if d.state == wanted]
+
+
+def _by_gms(found: list[Device], value: str) -> list[Device]:
+    if value.lower() not in _TRUE + _FALSE:
+        raise ValueError("is_gms: must be true or false")
+    wanted = value.lower() in _TRUE
+    return [d for d in found if d.is_gms is wanted]
+
+
+def _by_tag(found: list[Device], value: str) -> list[Device]:
+    needle = value.lower()
+    return [d for d in found if any(needle in tag.lower() for tag in d.tags)]
+
+
+def _by_search(found: list[Device], value: str) -> list[Device]:
+    needle = value.lower()
+    return [
+        d for d in found if needle in d.name.lower() or needle in d.imei or needle in d.mac.lower()
+    ]
+
+
+# In the order they apply: a query malformed in two filters is refused naming the first.
+_DEVICE_FILTERS: tuple[tuple[str, Callable[[list[Device], str], list[Device]]], ...] = (
+    ("group", _by_group),
+    ("name", _by_name),
+    ("imei", _by_imei),
+    ("serial", _by_serial),
+    ("brand", _by_brand),
+    ("state", _by_state),
+    ("is_gms", _by_gms),
+    ("tags", _by_tag),
+    ("search", _by_search),
+)
 
 
 async def _admin_body(request: Request) -> dict[str, Any]:

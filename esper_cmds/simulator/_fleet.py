@@ -61,6 +61,44 @@ class Device:
     """Esper's device state code (1 is active)."""
 
 
+def _check_fleet(
+    devices: int,
+    groups: int,
+    offline: float,
+    churn_seconds: float | None,
+    timezones: Sequence[str],
+) -> None:
+    """ValueError naming the first of `Fleet`'s arguments that is out of range."""
+    if devices < 0 or groups < 0:
+        raise ValueError("devices and groups must not be negative")
+    if not 0.0 <= offline <= 1.0:
+        raise ValueError(f"offline must be a share between 0 and 1 (offline={offline!r})")
+    if churn_seconds is not None and churn_seconds <= 0:
+        raise ValueError(f"churn_seconds must be positive (churn_seconds={churn_seconds!r})")
+    if not timezones:
+        raise ValueError("timezones must name at least one timezone")
+
+
+def _draw_device(rng: random.Random, i: int, did: str, group_id: str | None) -> Device:
+    """Device `i`, its serial and IMEI drawn from `rng` (in that order: a seed's fleet stays)."""
+    key = uuid.UUID(did).int & 0xFFFF_FFFF_FFFF_FFFF
+    # Brand, tags, GMS and MAC follow from the index and id, not from `rng`, so adding
+    # them left every seed's ids, serials and online draws as they were.
+    return Device(
+        id=did,
+        index=i,
+        name=f"SIM-{i + 1:06d}",
+        serial=f"SN{rng.getrandbits(40):012X}",
+        imei=f"35{rng.randrange(10**13):013d}",
+        group_id=group_id,
+        key=key,
+        brand=_BRANDS[i % len(_BRANDS)],
+        mac="02:" + ":".join(f"{key >> s & 0xFF:02x}" for s in range(32, -8, -8)),
+        tags=_TAGS[i % len(_TAGS)],
+        is_gms=i % 5 != 4,
+    )
+
+
 class Fleet:
     """Devices, groups and the online/offline timeline of every device."""
 
@@ -75,12 +113,7 @@ class Fleet:
         churn_seconds: float | None,
         timezones: Sequence[str] = ("UTC",),
     ) -> None:
-        if devices < 0 or groups < 0:
-            raise ValueError("devices and groups must not be negative")
-        if not 0.0 <= offline <= 1.0:
-            raise ValueError(f"offline must be a share between 0 and 1 (offline={offline!r})")
-        if churn_seconds is not None and churn_seconds <= 0:
-            raise ValueError(f"churn_seconds must be positive (churn_seconds={churn_seconds!r})")
+        _check_fleet(devices, groups, offline, churn_seconds, timezones)
         rng = random.Random(f"esper-sim-fleet:{seed}")
         self.offline_share = offline
         self.churn_seconds = churn_seconds
@@ -96,27 +129,9 @@ class Fleet:
         self._phase: list[float] = []
         for i, did in enumerate(device_ids):
             gi = rng.randrange(groups) if groups else None
-            gid = group_ids[gi] if gi is not None else None
             if gi is not None:
                 members[gi].append(did)
-            key = uuid.UUID(did).int & 0xFFFF_FFFF_FFFF_FFFF
-            # Brand, tags, GMS and MAC follow from the index and id, not from `rng`, so adding
-            # them left every seed's ids, serials and online draws as they were.
-            self.devices.append(
-                Device(
-                    id=did,
-                    index=i,
-                    name=f"SIM-{i + 1:06d}",
-                    serial=f"SN{rng.getrandbits(40):012X}",
-                    imei=f"35{rng.randrange(10**13):013d}",
-                    group_id=gid,
-                    key=key,
-                    brand=_BRANDS[i % len(_BRANDS)],
-                    mac="02:" + ":".join(f"{key >> s & 0xFF:02x}" for s in range(32, -8, -8)),
-                    tags=_TAGS[i % len(_TAGS)],
-                    is_gms=i % 5 != 4,
-                )
-            )
+            self.devices.append(_draw_device(rng, i, did, None if gi is None else group_ids[gi]))
             online = i not in offline_set
             self._initially_online.append(online)
             # Position within the churn period at `start`: [0, share) is the offline part.
@@ -135,8 +150,6 @@ class Fleet:
         # device index -> (pin times, pin states), both ascending by time
         self._pin_times: dict[int, list[float]] = {}
         self._pin_states: dict[int, list[bool]] = {}
-        if not timezones:
-            raise ValueError("timezones must name at least one timezone")
         # Device i lives in timezones[i % len]: spread evenly, and independent of the seed's draws.
         self._timezones: list[str] = [timezones[i % len(timezones)] for i in range(devices)]
         self.version = 0

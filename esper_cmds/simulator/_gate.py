@@ -46,6 +46,17 @@ _HTML = {
 }
 
 
+# The kinds that let the call take effect, then spoil its answer; the others strike before it.
+_AFTER_EFFECT = frozenset(
+    {
+        FaultKind.ERROR_AFTER_STORE,
+        FaultKind.DROP_AFTER_STORE,
+        FaultKind.MALFORMED_JSON,
+        FaultKind.SLOW,
+    }
+)
+
+
 class ConnectionDropped(Exception):
     """Raised by the app after a partial response to make the connection drop."""
 
@@ -147,12 +158,25 @@ class Gate:
             return
         name, enterprise_id = route
         cfg = self.settings
-        acct = cfg.accounting
-        acct.call(name)
+        cfg.accounting.call(name)
         if cfg.latency or cfg.latency_jitter:
             delay = cfg.latency + cfg.rng.uniform(0.0, cfg.latency_jitter)
             send = _answer_no_sooner(send, anyio.current_time() + delay)
+        if await self._refused(scope, send, name, enterprise_id):
+            return
+        fault = cfg.faults().pick(name)
+        if fault is None or fault.kind is None:
+            await self.app(scope, receive, send)
+            return
+        cfg.accounting.fault(fault.kind.value)
+        if fault.kind in _AFTER_EFFECT:
+            await self._spoil_answer(scope, receive, send, fault.kind, fault.seconds)
+        else:
+            await self._fail_before(scope, receive, send, fault.kind, fault.seconds)
 
+    async def _refused(self, scope: Scope, send: Send, name: str, enterprise_id: str) -> bool:
+        """Whether the call was refused (and answered) for its key, enterprise or rate."""
+        cfg = self.settings
         authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
@@ -160,45 +184,42 @@ class Gate:
         if scheme.lower() != "bearer" or (token != cfg.api_key and not read_only):
             message = "Authentication credentials were not provided or are invalid."
             await _send_json(send, 401, error_body(401, message), [])
-            return
+            return True
         if read_only and name == "create":
             # A key that may read but not act: Esper's documented 403 on create.
             message = "You do not have permission to perform this action."
             await _send_json(send, 403, error_body(403, message), [])
-            return
+            return True
         if enterprise_id != cfg.enterprise_id:
             await _send_json(send, 404, error_body(404, "Not found."), [])
-            return
-        if cfg.rate_limiter is not None:
-            wait = cfg.rate_limiter.acquire(token)
-            if wait is not None:
-                acct.throttle()
-                await self._throttled(send, wait)
-                return
+            return True
+        wait = None if cfg.rate_limiter is None else cfg.rate_limiter.acquire(token)
+        if wait is not None:
+            cfg.accounting.throttle()
+            await self._throttled(send, wait)
+            return True
+        return False
 
-        fault = cfg.faults().pick(name)
-        if fault is None or fault.kind is None:
-            await self.app(scope, receive, send)
-            return
-        kind = fault.kind
-        acct.fault(kind.value)
+    async def _fail_before(
+        self, scope: Scope, receive: Receive, send: Send, kind: FaultKind, seconds: float
+    ) -> None:
+        """A fault that strikes before the call takes effect (or, for latency, only delays it)."""
         if kind is FaultKind.LATENCY:
-            await anyio.sleep(fault.seconds)
+            await anyio.sleep(seconds)
             await self.app(scope, receive, send)
-            return
-        if kind is FaultKind.ERROR_BEFORE_STORE:
+        elif kind is FaultKind.ERROR_BEFORE_STORE:
             await _send_json(send, 500, error_body(500, "Internal server error"), [])
-            return
-        if kind in _HTML:
+        elif kind in _HTML:
             status, page = _HTML[kind]
             await _send_raw(send, status, page, b"text/html")
-            return
-        if kind is FaultKind.THROTTLE:
-            acct.throttle()
-            await self._throttled(send, max(1, math.ceil(fault.seconds)))
-            return
+        elif kind is FaultKind.THROTTLE:
+            self.settings.accounting.throttle()
+            await self._throttled(send, max(1, math.ceil(seconds)))
 
-        # The remaining kinds let the call take effect first, then spoil the answer.
+    async def _spoil_answer(
+        self, scope: Scope, receive: Receive, send: Send, kind: FaultKind, seconds: float
+    ) -> None:
+        """A fault that lets the call take effect first, then spoils the answer."""
         start, body = await self._run_buffered(scope, receive)
         if kind is FaultKind.ERROR_AFTER_STORE:
             await _send_json(send, 500, error_body(500, "Internal server error"), [])
@@ -213,7 +234,7 @@ class Gate:
             await send(_with_length(start, len(broken)))
             await send({"type": "http.response.body", "body": broken})
         elif kind is FaultKind.SLOW:
-            await anyio.sleep(fault.seconds)
+            await anyio.sleep(seconds)
             await send(_with_length(start, len(body)))
             await send({"type": "http.response.body", "body": body})
 
