@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 
 from esper_cmds import ChunkRetry, EsperClient, EsperError, RedisJournal
+from tests.fanout.fanout_child import print_totals
 
 
 async def main(config: dict[str, Any]) -> None:
@@ -47,17 +48,7 @@ async def main(config: dict[str, Any]) -> None:
         except EsperError as exc:
             print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
             return
-    totals = result.totals
-    print(
-        json.dumps(
-            {
-                "created": totals.created,
-                "reconciled": totals.reconciled,
-                "resumed": totals.resumed,
-                "failed": totals.failed,
-            }
-        )
-    )
+    print_totals(result)
 
 
 if __name__ == "__main__":

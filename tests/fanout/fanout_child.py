@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 
-from esper_cmds import EsperClient, EsperError
+from esper_cmds import EsperClient, EsperError, FanOutResult
 from esper_cmds._fanout import fan_out
 from esper_cmds._fanout.journal import _header_line
 from esper_cmds._fanout.plan import build_plan
@@ -69,6 +69,11 @@ async def main(config: dict[str, Any]) -> None:
         except EsperError as exc:
             print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
             return
+    print_totals(result)
+
+
+def print_totals(result: FanOutResult) -> None:
+    """The run's totals as one JSON line on stdout, for the parent test to read."""
     totals = result.totals
     print(
         json.dumps(
