@@ -105,7 +105,17 @@ class ValidationError(EsperError, ValueError):
         self.field = field
         self.rule = rule
         self.value = value
-        super().__init__(f"{field}: {rule} (got {value!r})")
+        super().__init__(f"{field}: {rule} (got {_shown(value)})")
+
+
+def _shown(value: object, limit: int = 200) -> str:
+    """`value`'s repr, cut to `limit` characters; one that cannot be made (a 5,000-digit int,
+    a broken ``__repr__``) is named by its type, so refusing a value never fails itself."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
 
 
 class ClientClosedError(EsperError, RuntimeError):

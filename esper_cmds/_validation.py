@@ -11,6 +11,7 @@ import math
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import attrs
@@ -101,6 +102,7 @@ def in_range(
             and value == value
             and (value > low if above else value >= low)
             and value <= high
+            and (not finite or math.isfinite(value))  # the rule says finite: so is infinity out
         )
         if not ok:
             raise ValidationError(attribute.name, rule, value)
@@ -156,6 +158,16 @@ def parse_targets(values: Iterable[uuid.UUID | str] | None, field: str) -> list[
     if isinstance(values, CheckedIds):
         return list(values)
     check_id_list(values, field)
+    ids = _canonical_ids(values, field)
+    if isinstance(values, AbstractSet):
+        # A set's order changes from process to process (string hashing is salted): sorted,
+        # the same set makes the same chunks and journal fingerprint in every run and on every
+        # host, so a resume or a second host finds the journal instead of sending again.
+        ids.sort()
+    return ids
+
+
+def _canonical_ids(values: Iterable[uuid.UUID | str], field: str) -> list[str]:
     items = values if isinstance(values, list | tuple) else list(values)
     # Ids already in canonical form (what the API returns) skip uuid.UUID(): for 100,000 of
     # them a bulk check costs a few milliseconds. Anything else is parsed one by one, through

@@ -21,6 +21,7 @@ and a test of a retry storm or a ten-minute watch runs in milliseconds, the same
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,8 +65,13 @@ class FakeClock:
     def __init__(
         self, *, start: dt.datetime = DEFAULT_START, drives: Sequence[SupportsAdvance] = ()
     ):
-        if start.tzinfo is None:
-            raise _ValidationError("start", "must be timezone-aware", start)
+        if not isinstance(start, dt.datetime) or start.tzinfo is None:
+            raise _ValidationError("start", "must be a timezone-aware datetime", start)
+        if isinstance(drives, str) or not isinstance(drives, Sequence):
+            raise _ValidationError("drives", "must be a sequence of clocks with advance()", drives)
+        for i, other in enumerate(drives):
+            if not callable(getattr(other, "advance", None)):
+                raise _ValidationError(f"drives[{i}]", "must have an advance() method", other)
         self._start = start
         self._elapsed = 0.0
         self._drives = tuple(drives)
@@ -93,14 +99,33 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         """Move the clock (and the clocks it drives) forward by `seconds`."""
-        if not seconds >= 0:
-            raise _ValidationError("seconds", "must be 0 or more (a clock cannot go back)", seconds)
+        self._check_step(seconds)
         self._elapsed += seconds
         for other in self._drives:
             other.advance(seconds)
 
+    def _check_step(self, seconds: object) -> None:
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 <= seconds < math.inf
+        ):
+            raise _ValidationError(
+                "seconds", "must be a finite number, 0 or more (a clock cannot go back)", seconds
+            )
+        try:
+            self._start + dt.timedelta(seconds=self._elapsed + seconds)
+        except OverflowError:
+            raise _ValidationError(
+                "seconds", "would move the clock past the year 9999", seconds
+            ) from None
+
     async def sleep(self, seconds: float) -> None:
         """Record the sleep and advance by it instead of waiting (a negative one counts as 0)."""
+        step: object = seconds
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds < 0:
+            step = 0.0  # as anyio's sleep: a wait that is already over
+        self._check_step(step)  # before recording: a refused sleep leaves no trace
         self.sleeps.append(seconds)
         self.advance(max(seconds, 0.0))
         await anyio.lowlevel.checkpoint()
@@ -113,8 +138,8 @@ def fixed_random(value: float = 0.5) -> Callable[[], float]:
 
     .. versionadded:: 0.1
     """
-    if not 0 <= value < 1:
-        raise _ValidationError("value", "must be from 0 up to (not including) 1", value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise _ValidationError("value", "must be a number from 0 up to (not including) 1", value)
 
     def random() -> float:
         return value
@@ -146,6 +171,10 @@ def client(
     """
     if clock is None:
         clock = FakeClock() if simulator is None else FakeClock.for_simulator(simulator)
+    elif not isinstance(clock, FakeClock):
+        raise _ValidationError(
+            "clock", "must be a FakeClock (or pass clock= to EsperClient)", clock
+        )
     settings: dict[str, Any] = {
         "clock": clock,
         "sleep": clock.sleep,

@@ -139,7 +139,8 @@ def _fingerprint(plan: Plan) -> str:
         "v": _FINGERPRINT_VERSION,
         "enterprise": str(plan.enterprise_id),
         "command_type": plan.command_type.value,
-        "spec": attrs.asdict(plan.spec),
+        # The spec as sent: a command type spelt out or inferred from the targets is the same.
+        "spec": attrs.asdict(plan.targeted_spec),
     }
     digest.update(json.dumps(header, sort_keys=True, default=str).encode())
     for chunk in plan.chunks:

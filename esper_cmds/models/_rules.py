@@ -14,6 +14,7 @@ import math
 import re
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, TypeVar
 
 import attrs
@@ -38,22 +39,38 @@ _E = TypeVar("_E", Command, CommandType, DeviceType, Schedule, TimeType)
 _MAX_JSON_DEPTH = 32
 
 
-def check_json(field: str, value: object, *, _depth: int = 0) -> None:
-    """Refuse a value that is not plain JSON, naming where in it the fault is.
+_INT_RANGE = range(-(2**63), 2**64)
+"""Integers JSON parsers agree on (and Python can write: a 5,000-digit one it cannot)."""
 
-    Plain JSON is None, bool, int, a finite float, a str that is valid Unicode (no lone
-    surrogates), and lists and string-keyed mappings of those, at most 32 levels deep (which
-    also refuses a structure that contains itself). Anything else would fail to encode after
-    validation, or be sent as something the caller did not mean (NaN is not JSON).
+
+def check_json(field: str, value: object, *, _depth: int = 0) -> None:
+    """Refuse a value that is not plain JSON, naming where in it the fault is (see `plain_json`)."""
+    plain_json(field, value, _depth=_depth)
+
+
+def plain_json(field: str, value: object, *, _depth: int = 0) -> Any:
+    """`value` as a fresh copy of plain JSON data, or a `ValidationError` naming where in it the
+    fault is.
+
+    Plain JSON is None, bool, an int of at most 64 bits, a finite float, a str that is valid
+    Unicode (no lone surrogates), and lists and string-keyed mappings of those, at most 32
+    levels deep (which also refuses a structure that contains itself). Anything else would fail
+    to encode after validation, or be sent as something the caller did not mean (NaN is not
+    JSON). The copy (dicts and lists of its own) is what a `CommandSpec` keeps, so changing the
+    caller's objects afterwards cannot change what was checked.
     """
-    if value is None or isinstance(value, bool | int):
-        return
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value not in _INT_RANGE:
+            raise ValidationError(field, "must be an integer of at most 64 bits", value)
+        return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationError(
                 field, "must be a finite number (JSON has no NaN or infinity)", value
             )
-        return
+        return value
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -61,20 +78,22 @@ def check_json(field: str, value: object, *, _depth: int = 0) -> None:
             raise ValidationError(
                 field, "must be valid Unicode text (it holds a lone surrogate)", value
             ) from None
-        return
+        return value
     if _depth >= _MAX_JSON_DEPTH:
         raise ValidationError(field, f"is nested more than {_MAX_JSON_DEPTH} levels deep", None)
     if isinstance(value, Mapping):
+        copy: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(field, "keys must be strings", key)
             check_json(f"{field} key", key)  # the key must be valid text as well
-            check_json(f"{field}.{key}", item, _depth=_depth + 1)
-        return
+            copy[key] = plain_json(f"{field}.{key}", item, _depth=_depth + 1)
+        return copy
     if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            check_json(f"{field}[{index}]", item, _depth=_depth + 1)
-        return
+        return [
+            plain_json(f"{field}[{index}]", item, _depth=_depth + 1)
+            for index, item in enumerate(value)
+        ]
     raise ValidationError(
         field,
         f"must be JSON data (str, number, bool, list, mapping), not {type(value).__name__}",
@@ -297,10 +316,8 @@ def check_command_args(
         args = dict(command_args)
     else:
         raise ValidationError("command_args", "must be a CommandArgs or a mapping", command_args)
-    check_json("command_args", args)
+    args = plain_json("command_args", args)  # a copy: the caller's objects stay theirs
     validate_command_args(command, args)
-    if isinstance(command_args, CommandArgs):
-        return command_args
     known = {k: v for k, v in args.items() if k in _ARG_FIELDS and v is not None}
     return CommandArgs(**known, extra={k: v for k, v in args.items() if k not in known})
 
@@ -349,8 +366,8 @@ def _schedule_args(
         raise ValidationError("schedule_args.end_datetime", "must be after start_datetime", end)
     _check_window(typed.window_start_time, typed.window_end_time)
     # The typed fields were checked above; only free text can still hold what JSON cannot.
-    check_json("schedule_args", {**extra, "name": typed.name})
-    return typed, extra
+    checked = plain_json("schedule_args", {**extra, "name": typed.name})
+    return typed, {k: v for k, v in checked.items() if k in extra}
 
 
 def _split_schedule_args(
@@ -425,8 +442,9 @@ _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "su
 
 def _days(value: Any) -> tuple[str, ...]:
     """``days`` as a tuple of day names; a bare string would be sent as a list of letters."""
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise ValidationError("schedule_args.days", "must be a list of day names", value)
+    unordered = isinstance(value, AbstractSet)
     days = tuple(value)
     if not days:
         raise ValidationError("schedule_args.days", "must name at least one day", value)
@@ -435,4 +453,6 @@ def _days(value: Any) -> tuple[str, ...]:
             raise ValidationError(
                 f"schedule_args.days[{i}]", "must be a day name such as Monday", day
             )
+    if unordered:  # a set's order changes from process to process: the week's, always
+        days = tuple(sorted(days, key=lambda day: _DAYS.index(day.lower())))
     return days

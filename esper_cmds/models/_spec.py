@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
@@ -24,6 +25,9 @@ class CommandFields(TypedDict, total=False):
     device_type: DeviceType | str
     schedule: Schedule | str
     schedule_args: ScheduleArgs | Mapping[str, Any] | None
+
+
+_FIELD_NAMES = frozenset(CommandFields.__annotations__)
 
 
 @frozen(init=False)
@@ -110,6 +114,13 @@ class CommandSpec:
         Raises:
             ValidationError: Both or neither given, or bad fields.
         """
+        unknown = sorted(set(fields) - _FIELD_NAMES)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(_FIELD_NAMES), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValidationError(
+                unknown[0], f"is not an argument of a command (nor of this call){hint}", None
+            )
         if spec is None:
             if "command" not in fields:
                 raise ValidationError("command", "is required (or pass spec=CommandSpec(...))")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 import uuid
+from typing import Any
 
 import anyio
 import pytest
@@ -115,3 +117,37 @@ def test_summary_reprs_show_counts_not_devices() -> None:
         " 'Command Queued': 500}, rounds=7, calls=21, errors=1)"
     )
     assert str(devices[0]) not in repr(summary)
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: testing.FakeClock(start="2026-01-01"), "start"),  # type: ignore[arg-type]
+        (lambda: testing.FakeClock(drives=None), "drives"),  # type: ignore[arg-type]
+        (lambda: testing.FakeClock(drives=[object()]), "drives[0]"),  # type: ignore[list-item]
+        (lambda: testing.fixed_random("0.5"), "value"),  # type: ignore[arg-type]
+        (lambda: testing.client(clock=object()), "clock"),  # type: ignore[arg-type]
+    ],
+)
+def test_the_seams_misuse_is_a_validation_error_naming_it(make: Any, field: str) -> None:
+    """Wrong kinds were AttributeErrors and TypeErrors from deep inside."""
+    with pytest.raises(ValidationError) as caught:
+        make()
+    assert caught.value.field == field
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("seconds", [math.inf, math.nan, 1e12, "1"])
+async def test_a_fake_clock_refuses_a_step_it_cannot_take_and_stays_usable(seconds: Any) -> None:
+    """Infinity, NaN or a step past the year 9999 left a clock whose utcnow() raised
+    OverflowError, and a refused sleep was still recorded."""
+    clock = testing.FakeClock()
+    with pytest.raises(ValidationError):
+        clock.advance(seconds)
+    with pytest.raises(ValidationError):
+        await clock.sleep(seconds)
+    assert clock.sleeps == []
+    assert clock.utcnow() == testing.DEFAULT_START
+    await clock.sleep(-1)  # as anyio's: already over
+    assert clock.sleeps == [-1]
+    assert clock.monotonic() == 0
