@@ -26,7 +26,7 @@ from ._validation import in_range
 if TYPE_CHECKING:
     import coredis
 
-__all__ = ["REDIS_URL_ENV", "RedisBackend", "connect"]
+__all__ = ["REDIS_URL_ENV", "RedisBackend", "check_key_prefix", "connect"]
 
 REDIS_URL_ENV = "ESPER_REDIS_URL"
 """The environment variable that shares every client's rate limit through Redis (a URL)."""
@@ -80,6 +80,14 @@ def _check_url(instance: object, attribute: attrs.Attribute[str], value: object)
         )
 
 
+def check_key_prefix(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An attrs validator: a Redis key prefix is printable text, not empty, without spaces."""
+    if not isinstance(value, str) or not value or not value.isprintable() or " " in value:
+        raise ValidationError(
+            attribute.name, "must be a non-empty string of printable characters, no spaces", value
+        )
+
+
 @attrs.frozen
 class RedisBackend:
     """A rate budget shared through Redis by every client on the same API key.
@@ -110,7 +118,7 @@ class RedisBackend:
     """
 
     url: str = attrs.field(validator=_check_url, repr=lambda url: repr(_safe_url(url)))
-    prefix: str = "esper-cmds"
+    prefix: str = attrs.field(default="esper-cmds", validator=check_key_prefix)
     timeout: float = attrs.field(default=2.0, validator=in_range(0, above=True))
     when_unavailable: Literal["raise", "local"] = attrs.field(default="raise")
 

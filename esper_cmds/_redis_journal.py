@@ -44,7 +44,7 @@ from ._fanout.journal import (
     _fence_record,
     _header,
 )
-from ._redis import _check_url, _safe_url, connect
+from ._redis import _check_url, _safe_url, check_key_prefix, connect
 from ._validation import in_range
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class RedisJournal:
     """
 
     url: str = attrs.field(validator=_check_url, repr=lambda url: repr(_safe_url(url)))
-    prefix: str = "esper-cmds"
+    prefix: str = attrs.field(default="esper-cmds", validator=check_key_prefix)
     timeout: float = attrs.field(default=2.0, validator=in_range(0, above=True))
     claim_ttl: float = attrs.field(default=30.0, validator=in_range(0.1))
     poll: float = attrs.field(default=0.25, validator=in_range(0, above=True))

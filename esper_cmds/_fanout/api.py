@@ -98,7 +98,7 @@ async def fan_out_iter(
     journal, a re-run picks up where this one stopped). Arguments as for `fan_out`; bad input
     raises on entry, before anything is sent.
     """
-    _check_options(concurrency, journal, on_progress, retry)
+    _check_options(concurrency, journal, on_progress, retry, resolve_groups)
     plan = await _plan(
         client,
         CommandSpec.of(spec, fields),
@@ -135,8 +135,10 @@ async def fan_out_iter(
 
 
 def _check_options(
-    concurrency: object, journal: object, on_progress: object, retry: object
+    concurrency: object, journal: object, on_progress: object, retry: object, resolve: object
 ) -> None:
+    if not isinstance(resolve, bool):  # "yes" or "no" would both read as true
+        raise ValidationError("resolve_groups", "must be True or False", resolve)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError("concurrency", "must be a positive integer", concurrency)
     if journal is not None and not isinstance(journal, str | os.PathLike | JournalBackend):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+import attrs
 from attrs import field, frozen
 
 from .._errors import ValidationError
@@ -30,7 +32,7 @@ class CommandFields(TypedDict, total=False):
 _FIELD_NAMES = frozenset(CommandFields.__annotations__)
 
 
-@frozen(init=False)
+@frozen(init=False, hash=False)
 class CommandSpec:
     """One command as Esper's create takes it, minus the targets: validated when built.
 
@@ -89,6 +91,11 @@ class CommandSpec:
         args = check_command_args(parsed, command_args)
         checked, extra = check_schedule_args(parsed, when, schedule_args)
         self.__attrs_init__(parsed, args, kind, devices, when, checked, extra)
+
+    def __hash__(self) -> int:
+        # By value, as equality is: the arguments are JSON (dicts inside), so the hash is of
+        # their JSON text with sorted keys. A spec can key a dict or sit in a set.
+        return hash(json.dumps(attrs.asdict(self), sort_keys=True, default=str))
 
     def with_command_type(self, command_type: CommandType | str | None) -> CommandSpec:
         """This command with another command type; the rest is valid already."""

@@ -17,6 +17,7 @@ import pytest
 from esper_cmds import (
     CommandSpec,
     Created,
+    RedisBackend,
     RedisJournal,
     RetryPolicy,
     ValidationError,
@@ -194,3 +195,39 @@ def test_a_value_that_cannot_be_shown_does_not_break_its_error() -> None:
     assert "(got <Unshowable>)" in str(ValidationError("x", "must be y", Unshowable()))
     long = str(ValidationError("x", "must be y", "z" * 10_000))
     assert len(long) < 300
+
+
+def test_a_spec_hashes_by_value_as_it_compares() -> None:
+    """`CommandSpec` generated a hash over its dicts and could never be hashed."""
+    first = CommandSpec("REBOOT", command_args={"x": {"b": 1, "a": 2}})
+    same = CommandSpec("reboot", command_args={"x": {"a": 2, "b": 1}})
+    other = CommandSpec("REBOOT", command_args={"x": {"b": 1, "a": 2}}, device_type="all")
+    assert first == same
+    assert hash(first) == hash(same)
+    assert {first, same, other} == {first, other}
+    assert len({first, same, other}) == 2
+
+
+@pytest.mark.anyio
+async def test_resolve_groups_must_be_a_bool() -> None:
+    """``resolve_groups="no"`` read as true and resolved the groups."""
+    sim = Simulator(devices=6, groups=2, seed=8)
+    async with client_for(sim) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.fan_out(
+                command="REBOOT",
+                groups=sim.group_ids,
+                resolve_groups="no",  # type: ignore[arg-type]
+            )
+    assert caught.value.field == "resolve_groups"
+    assert sim.stats.requests_created == 0
+
+
+@pytest.mark.parametrize("prefix", [5, "", "has space", "tab\there"])
+def test_a_redis_key_prefix_is_checked(prefix: object) -> None:
+    """A prefix that is not printable text without spaces is refused when the backend is
+    made, not when the first key is built from it."""
+    for make in (RedisJournal, RedisBackend):
+        with pytest.raises(ValidationError) as caught:
+            make("redis://127.0.0.1:1", prefix=prefix)  # type: ignore[arg-type]
+        assert caught.value.field == "prefix"
