@@ -21,7 +21,6 @@ from ._uuids import CANONICAL, all_canonical, texts_of_uuids
 from .models import CommandType
 from .models._rules import (
     check_command_args,
-    check_json,
     check_schedule_args,
     parse_command,
     parse_enum,
@@ -34,7 +33,6 @@ __all__ = [
     "CheckedIds",
     "check_command_args",
     "check_id_list",
-    "check_json",
     "check_schedule_args",
     "in_range",
     "parse_command",

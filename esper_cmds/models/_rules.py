@@ -25,10 +25,10 @@ from ._enums import Command, CommandType, DeviceType, Schedule, TimeType
 
 __all__ = [
     "check_command_args",
-    "check_json",
     "check_schedule_args",
     "parse_command",
     "parse_enum",
+    "plain_json",
     "validate_command_args",
 ]
 
@@ -41,11 +41,6 @@ _MAX_JSON_DEPTH = 32
 
 _INT_RANGE = range(-(2**63), 2**64)
 """Integers JSON parsers agree on (and Python can write: a 5,000-digit one it cannot)."""
-
-
-def check_json(field: str, value: object, *, _depth: int = 0) -> None:
-    """Refuse a value that is not plain JSON, naming where in it the fault is (see `plain_json`)."""
-    plain_json(field, value, _depth=_depth)
 
 
 def plain_json(field: str, value: object, *, _depth: int = 0) -> Any:
@@ -86,7 +81,7 @@ def plain_json(field: str, value: object, *, _depth: int = 0) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(field, "keys must be strings", key)
-            check_json(f"{field} key", key)  # the key must be valid text as well
+            plain_json(f"{field} key", key)  # the key must be valid text as well
             copy[key] = plain_json(f"{field}.{key}", item, _depth=_depth + 1)
         return copy
     if isinstance(value, list | tuple):
