@@ -401,25 +401,23 @@ def _lock(fd: int, path: Path) -> None:
     """Take the journal's exclusive lock, or raise `JournalError` naming whoever holds it."""
     if sys.platform == "win32":
         raise JournalError("fan-out journals need POSIX file locks (flock), which Windows lacks")
-    holder = "holder unknown"
-    for _ in range(2):
+    for attempt in (1, 2):
         try:
             # flock, not fcntl's record locks: those are per process, so a second run in this
             # very process would be let in.
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(fd)
-            if holder != "holder unknown":
-                break
             # Nobody listed: the holder let go between our try and the look, so try once more.
+            if holder != "holder unknown" or attempt == 2:
+                raise JournalError(
+                    f"journal {path} is in use by another fan-out ({holder}); wait for it to"
+                    " end, or give this run its own journal"
+                ) from None
         except OSError as exc:
             raise JournalError(f"cannot lock journal {path}: {exc}") from exc
         else:
             return
-    raise JournalError(
-        f"journal {path} is in use by another fan-out ({holder}); wait for it to end,"
-        " or give this run its own journal"
-    )
 
 
 def _holder(fd: int) -> str:
