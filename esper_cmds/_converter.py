@@ -39,10 +39,12 @@ import gc
 import json
 import re
 import sys
+import sysconfig
 import types
 import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import repeat
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import attrs
@@ -476,8 +478,12 @@ def _template(spec: CommandSpec, kind: CommandType) -> tuple[dict[str, Any], str
 # there, and whose ``__attrs_post_init__`` maps the string to its member, reads ``null`` as
 # empty, and then assigns the instance's ``__class__`` to the model itself. Same slots, so
 # CPython allows the assignment; what comes out is an ordinary instance of the model, equal to
-# the one `structure` builds. msgspec reads an attrs field from the JSON key of its name; for
-# Device's camelCase keys the shadow also carries the model's slot descriptors under those keys.
+# the one `structure` builds. A shadow with nothing to fix but its class and ``unparsed`` (a
+# status, as the API sends it) has no post-init: whatever holds it (a page's results, or
+# `decode` itself) finishes all its items at once, in C (`_finisher`), where a Python call per
+# item cost a fifth of a page's decode. msgspec reads an attrs field from the JSON key of its
+# name; for Device's camelCase keys the shadow also carries the model's slot descriptors under
+# those keys.
 #
 # Every shape the shadows cannot express, msgspec refuses, and `decode` hands the body to
 # `structure`. Three shadow sets are tried in turn (`_TIERS`): enums as msgspec reads them (only
@@ -495,8 +501,27 @@ class _Fix:
     """One post-decode step for one field."""
 
     field: str
-    kind: str  # "member", "empty_if_null", "empty_dict" or "call"
+    kind: str  # a key of `_FIX_LINES`
     function: Callable[..., Any] | None = None
+
+
+_FIX_LINES = {
+    # An open enum's text: its member, when this release knows the value.
+    "member": ("value = self.{field}", "set_{i}(self, fix_{i}(value, value))"),
+    # ``unparsed``, which msgspec does not fill (see `_Shadows._shadow`).
+    "empty_dict": ("set_{i}(self, {{}})",),
+    "empty_if_null": ("if self.{field} is None:", "    set_{i}(self, ())"),
+    "call": ("set_{i}(self, fix_{i}(self.{field}))",),
+    # Models without a post-init of their own (`_finisher`): finished here, all at once.
+    "finish_each": (
+        "value = self.{field}",
+        "if value is None:",
+        "    set_{i}(self, ())",
+        "else:",
+        "    fix_{i}(value)",
+    ),
+    "finish_one": ("value = self.{field}", "if value is not None:", "    fix_{i}((value,))"),
+}
 
 
 class _Shadows:
@@ -509,6 +534,7 @@ class _Shadows:
         self._known_values = known_values
         self._readers: dict[Any, Callable[[bytes], Any] | None] = {}
         self._shadows: dict[Any, type] = {}
+        self._finishers: dict[type, _Finish] = {}
 
     def reader(self, cls: Any) -> Callable[[bytes], Any] | None:
         """A function decoding a body into `cls`, or None when the shadows do not cover it."""
@@ -516,9 +542,14 @@ class _Shadows:
             return self._readers[cls]
         reader: Callable[[bytes], Any] | None
         try:
-            reader = msgspec.json.Decoder(self._wire(cls)).decode
+            wire = self._wire(cls)
         except NotImplementedError:
             reader = None
+        else:
+            reader = msgspec.json.Decoder(wire).decode
+            finish = self._finishers.get(wire)
+            if finish is not None:
+                reader = _finished(reader, finish)
         self._readers[cls] = reader
         return reader
 
@@ -580,19 +611,25 @@ class _Shadows:
             return tuple[str, ...] | None, "call", _uuid_tuple
         if self._plain(item):
             return tp | None, "empty_if_null", None
-        return tuple[self._wire(item), ...] | None, "empty_if_null", None  # type: ignore[misc]
+        wire = self._wire(item)
+        finish = self._finishers.get(wire)
+        kind = "empty_if_null" if finish is None else "finish_each"
+        return tuple[wire, ...] | None, kind, finish  # type: ignore[valid-type]
 
     def _optional_field(self, tp: Any, inner: Any) -> _FieldPlan:
         """``X | None`` for an `inner` X that is not plain."""
         if _is_homogeneous_tuple(inner) and self._plain(get_args(inner)[0]):
             return tp, None, None  # null stays None here
         if attrs.has(inner):
-            return self._wire(inner) | None, None, None
+            wire, kind, finish = self._model_field(inner)
+            return wire | None, kind, finish
         return self._model_field(tp)
 
     def _model_field(self, tp: Any) -> _FieldPlan:
         if attrs.has(tp):
-            return self._wire(tp), None, None
+            wire = self._wire(tp)
+            finish = self._finishers.get(wire)
+            return wire, None if finish is None else "finish_one", finish
         raise NotImplementedError(tp)  # not in the models today: `structure` reads it
 
     def _shadow(self, cls: type, params: dict[str, Any]) -> type:
@@ -627,6 +664,8 @@ class _Shadows:
                 decoded.append(a)
             if kind is not None:
                 fixes.append(_Fix(a.name, kind, function))
+        # Nothing to fix but the class and ``unparsed``: no post-init, finished in bulk.
+        bulk = all(fix.kind == "empty_dict" for fix in fixes)
         namespace.update(
             {
                 "__slots__": (),
@@ -634,10 +673,13 @@ class _Shadows:
                 "__attrs_attrs__": tuple(decoded),
                 "__module__": cls.__module__,
                 "__qualname__": f"_Shadow{cls.__qualname__}",
-                "__attrs_post_init__": _post_init(cls, fixes),
             }
         )
+        if not bulk:
+            namespace["__attrs_post_init__"] = _post_init(cls, fixes)
         shadow = type(f"_Shadow{cls.__name__}", (cls,), namespace)
+        if bulk:
+            self._finishers[shadow] = _finisher(cls, fixes)
         self._shadows[key] = shadow
         return shadow
 
@@ -662,20 +704,42 @@ def _post_init(cls: type, fixes: list[_Fix]) -> Callable[[Any], None]:
     for i, fix in enumerate(fixes):
         namespace[f"set_{i}"] = vars(cls)[fix.field].__set__
         namespace[f"fix_{i}"] = fix.function
-        value = f"self.{fix.field}"
-        if fix.kind == "member":
-            lines.append(f"    value = {value}")
-            lines.append(f"    set_{i}(self, fix_{i}(value, value))")
-        elif fix.kind == "empty_dict":
-            lines.append(f"    set_{i}(self, {{}})")
-        elif fix.kind == "empty_if_null":
-            lines.append(f"    if {value} is None:")
-            lines.append(f"        set_{i}(self, ())")
-        else:
-            lines.append(f"    set_{i}(self, fix_{i}({value}))")
+        lines.extend(f"    {line.format(field=fix.field, i=i)}" for line in _FIX_LINES[fix.kind])
     exec("\n".join(lines), namespace)  # the source is built above from field names only
     function: Callable[[Any], None] = namespace["__attrs_post_init__"]
     return function
+
+
+_Finish: typing.TypeAlias = Callable[[Sequence[Any]], None]
+"""Finishes decoded shadows of one model, all at once (see `_finisher`)."""
+
+_consume: Callable[[Iterator[Any]], None] = collections.deque(maxlen=0).extend
+"""Runs an iterator to its end, in C."""
+
+
+def _finisher(cls: type, fixes: list[_Fix]) -> _Finish:
+    """For a shadow of `cls` with no post-init (its fixes are all ``empty_dict``): what makes a
+    sequence of them instances of `cls`, each field fixed, in a few passes of ``map`` in C
+    rather than a Python call per item."""
+    setters = [vars(cls)[fix.field].__set__ for fix in fixes]
+
+    def finish(items: Sequence[Any]) -> None:
+        _consume(map(_set_class, items, repeat(cls)))
+        for setter in setters:
+            _consume(map(setter, items, iter(dict, None)))  # a new dict for each
+
+    return finish
+
+
+def _finished(decode: Callable[[bytes], Any], finish: _Finish) -> Callable[[bytes], Any]:
+    """`decode` for a shadow without a post-init, finished as it comes out."""
+
+    def read(content: bytes) -> Any:
+        value = decode(content)
+        finish((value,))
+        return value
+
+    return read
 
 
 def _finish_command_args(value: Any) -> CommandArgs:
@@ -701,36 +765,52 @@ _TIERS = (
 )
 
 
-_GENERATIONAL = sys.version_info < (3, 14)
+# 3.14's collector is incremental (its counts and ``collect(1)`` mean something else); a
+# free-threaded build's has no generations at all.
+_GENERATIONAL = sys.version_info < (3, 14) and not sysconfig.get_config_var("Py_GIL_DISABLED")
+
+_PROMOTED_FROM = 32 * 1024
+"""A body at least this large (a page of ~130 statuses or ~15 devices) is placed in the oldest
+generation as it is decoded (see `_collector_paused`); a smaller one is not worth a collection."""
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a body becomes objects.
+def _collector_paused(size: int) -> Iterator[None]:
+    """Pause the cyclic garbage collector while a body of `size` bytes becomes objects, and
+    keep it from walking them afterwards.
 
     A page of 500 statuses makes 2,000 objects the collector tracks (each status and its three
-    UUIDs) and keeps every one; a listing of 100,000 makes the collector walk all it has made so
-    far several times over (full collections included), which costs more than decoding. Nothing
-    decoded is garbage, so those passes find nothing. Reference counting is unaffected, and
-    the collector resumes (if it was running) on the way out.
+    UUIDs), none of them garbage and none part of a cycle: reference counting frees them when
+    the page is let go. Left to itself, the collector walks every one of them at least once
+    (the young collection their allocation sets off), which for a listing read page by page
+    costs about a third of what decoding does, and a page still alive at a middle-generation
+    collection is promoted to the oldest generation, where enough of them set off full
+    collections of the whole process (30-50 ms each with a heap of 40,000 objects).
 
-    The collection the new objects trigger once it resumes should be a young one. If the
-    middle generation is due (every tenth young collection), it is collected first, before the
-    page exists: collected after, it would move the page, alive, into the oldest generation,
-    and enough of that (a listing of 500-item pages got there every ~100 pages) sets off a full
-    collection of the whole process, which took 30-50 ms with a heap of 40,000 objects.
-    Collecting the middle generation a moment early is what the collector was about to do.
+    So, for a large body, the young generations are collected first (what the collector was
+    about to do; it leaves them empty), the body is decoded with the collector paused, and the
+    new objects, now all there is in the young generations, are moved to the oldest with
+    ``gc.freeze()`` and ``gc.unfreeze()`` (two list splices: every tracked object goes to the
+    permanent generation and back into the oldest). They are walked again only by a full
+    collection, as any long-lived object is; freed by reference counting, they leave it at no
+    cost. An application that froze objects itself (``gc.get_freeze_count()``, before a fork)
+    is left alone: unfreezing would undo what it did. A small body is only decoded paused; if
+    the middle generation is due, it is collected first, for the reason above. Reference
+    counting is unaffected, and the collector resumes (if it was running) on the way out.
     """
     if not gc.isenabled():
         yield
         return
     young, middle, _ = gc.get_threshold()
-    # 3.14's collector is incremental: its counts and ``collect(1)`` mean something else.
-    if _GENERATIONAL and young and gc.get_count()[1] > middle:
+    promote = _GENERATIONAL and size >= _PROMOTED_FROM and gc.get_freeze_count() == 0
+    if promote or (_GENERATIONAL and young and gc.get_count()[1] > middle):
         gc.collect(1)
     gc.disable()
     try:
         yield
+        if promote:
+            gc.freeze()
+            gc.unfreeze()
     finally:
         gc.enable()
 
@@ -742,7 +822,7 @@ def decode(content: bytes, cls: type[T]) -> T:
         NotJSONError: The body is not JSON.
         TypeError, ValueError, KeyError: JSON of a shape the rules refuse.
     """
-    with _collector_paused():
+    with _collector_paused(len(content)):
         for tier in _TIERS:
             reader = tier.reader(cls)
             if reader is None:

@@ -15,6 +15,8 @@ import gc
 import json
 import pickle
 import random
+import sys
+import sysconfig
 import uuid
 import weakref
 from typing import Any
@@ -37,7 +39,14 @@ from esper_cmds import (
     StateTotal,
     TimeType,
 )
-from esper_cmds._converter import _TIERS, NotJSONError, decode, structure, unstructure
+from esper_cmds._converter import (
+    _PROMOTED_FROM,
+    _TIERS,
+    NotJSONError,
+    decode,
+    structure,
+    unstructure,
+)
 
 from .._support import (
     DEVICE_A,
@@ -169,6 +178,27 @@ def test_decoded_models_are_plain_instances_of_the_model() -> None:
     assert type(page) is Page
     assert type(page.results) is tuple
     assert type(page.results[0]) is CommandStatus
+
+
+@pytest.mark.parametrize("tier", _TIERS, ids=["known-values", "open-enums", "ids-as-text"])
+def test_every_decoded_item_is_the_model_with_a_mapping_of_its_own(tier: Any) -> None:
+    """Items finished in bulk (no post-init of their own) and items finished one by one both come
+    out as the model, each with its own empty ``unparsed`` dict: one shared mapping would let a
+    change through one item show on every other."""
+    body = _body(page_json([status_json(i, state="Command Success") for i in range(4)]))
+    reader = tier.reader(Page[CommandStatus])
+    assert reader is not None
+    page = reader(body)
+    assert [type(s) for s in page.results] == [CommandStatus] * 4
+    assert [type(s.unparsed) for s in page.results] == [dict] * 4
+    assert all(s.unparsed == {} for s in page.results)
+    assert len({id(s.unparsed) for s in page.results}) == 4
+    assert page.results == structure(json.loads(body), Page[CommandStatus]).results
+    single = tier.reader(CommandStatus)
+    assert single is not None
+    alone = single(_body(status_json(state="Command Success")))
+    assert type(alone) is CommandStatus
+    assert type(alone.unparsed) is dict
 
 
 def test_a_request_decodes_its_nested_models_and_enums() -> None:
@@ -469,7 +499,17 @@ def test_json_only_python_reads_goes_to_the_reference() -> None:
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-@pytest.mark.parametrize("body", [_body(page_json([status_json()])), b"{", _body([1])])
+@pytest.mark.parametrize(
+    "body",
+    [
+        _body(page_json([status_json()])),
+        _body(page_json([status_json(i) for i in range(400)])),  # placed in the oldest
+        _body([status_json(i) for i in range(400)]),  # large, and not a page
+        b"{",
+        _body([1]),
+    ],
+    ids=["small", "large", "large-wrong-shape", "not-json", "wrong-shape"],
+)
 def test_the_collector_is_left_as_it_was(enabled: bool, body: bytes) -> None:
     """Decoding pauses the cyclic collector and restores it, whether it succeeds or raises,
     and never turns on a collector the application turned off."""
@@ -483,6 +523,93 @@ def test_the_collector_is_left_as_it_was(enabled: bool, body: bytes) -> None:
     finally:
         if was:
             gc.enable()
+
+
+def _young() -> list[Any]:
+    return gc.get_objects(generation=0) + gc.get_objects(generation=1)
+
+
+_GENERATIONAL_GC = pytest.mark.skipif(
+    sys.version_info >= (3, 14) or bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+    reason="3.14's collector (and a free-threaded build's) has no young generations to leave",
+)
+
+
+def _large_status_page() -> tuple[bytes, str]:
+    request_id = str(uuid.uuid4())  # no status other tests left alive is of this request
+    body = _body(page_json([status_json(i, request=request_id) for i in range(400)]))
+    assert len(body) >= _PROMOTED_FROM
+    return body, request_id
+
+
+def _statuses_of(objects: list[Any], request_id: str) -> int:
+    return sum(1 for o in objects if type(o) is CommandStatus and str(o.request) == request_id)
+
+
+@_GENERATIONAL_GC
+def test_a_large_page_is_placed_in_the_oldest_generation_and_young_garbage_collected() -> None:
+    """A large body's objects go straight to the oldest generation: no collection of the
+    young generations (or a full one they would set off) walks them. The young generations
+    are collected first, so garbage made before the decode (a cycle, which only the collector
+    frees) is collected, not carried into the oldest."""
+    body, request_id = _large_status_page()
+
+    class Cycle:
+        pass
+
+    cycle = Cycle()
+    cycle.self = cycle  # type: ignore[attr-defined]
+    garbage = weakref.ref(cycle)
+    del cycle
+    walked: list[int] = []  # per collection, the page's statuses in the generations it walks
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collected = range(info["generation"] + 1)
+            objects = [o for g in collected for o in gc.get_objects(generation=g)]
+            walked.append(_statuses_of(objects, request_id))
+
+    gc.callbacks.append(watch)
+    try:
+        page = decode(body, Page[CommandStatus])
+        gc.collect(0)  # what the decoded objects' count would have set off by now
+    finally:
+        gc.callbacks.remove(watch)
+    assert garbage() is None
+    assert walked
+    assert max(walked) == 0
+    assert _statuses_of(gc.get_objects(generation=2), request_id) == 400
+    assert gc.isenabled()
+    del page
+
+
+@_GENERATIONAL_GC
+def test_a_small_body_stays_young() -> None:
+    """Below the threshold a body is only decoded with the collector paused: no collection is
+    spent on it, and its objects are young as any others."""
+    request_id = str(uuid.uuid4())
+    body = _body(page_json([status_json(i, request=request_id) for i in range(3)]))
+    assert len(body) < _PROMOTED_FROM
+    page = decode(body, Page[CommandStatus])
+    assert _statuses_of(_young(), request_id) == 3
+    del page
+
+
+@_GENERATIONAL_GC
+def test_objects_the_application_froze_stay_frozen() -> None:
+    """An application that froze its objects (before a fork) keeps them frozen: unfreezing
+    them would undo its work, so a large page is then decoded as a small one is."""
+    body, request_id = _large_status_page()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        page = decode(body, Page[CommandStatus])
+        assert gc.get_freeze_count() == frozen
+        assert _statuses_of(_young(), request_id) == 400
+        del page
+    finally:
+        gc.unfreeze()
 
 
 # --- through the client, on asyncio and trio ------------------------------------------------
