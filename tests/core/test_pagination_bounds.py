@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 
 from esper_cmds import NotFoundError, PaginationError, ValidationError
 
-from .._support import make_client, make_router
+from .._support import BASE_URL, make_client, make_router
 from ._drf import PATH, PagedServer
 
 
@@ -181,3 +182,63 @@ async def test_a_dot_segment_with_parameters_is_refused() -> None:
     async with client_for(server) as client:
         with pytest.raises(PaginationError, match="leaves the API"):
             await client.groups.list(page_size=10).to_list(max_items=100)
+
+
+_QUERIES = [
+    "limit=10&offset=20",
+    "offset=20&limit=10&name=north%2C+1st+%26+main",
+    "name=caf\u00e9 bar&limit=10",
+    "q=a+b%20c&x=%3F%23&y=[1]&z=~!$'()*",
+    "",
+    "a=1?b=2&c=/d/../e",
+    "limit=10&offset=20%0d%0a",
+    "limit=10&offset=20\r\nX-Injected: 1",
+    "limit=10&offset=20\x00",
+    "limit=10&offset=20#fragment",
+]
+
+
+def _transport() -> Any:
+    from esper_cmds._transport import Transport
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200)))
+    return Transport(http=http, base_url=httpx.URL(BASE_URL), api_key="k")
+
+
+def _rebased(transport: Any, link: str) -> str | type[PaginationError]:
+    try:
+        url = transport.rebase_link(link)
+    except PaginationError:
+        return PaginationError
+    return f"{url} {url.raw_path!r} {url.host} {url.path}"
+
+
+@pytest.mark.parametrize("query", _QUERIES)
+@pytest.mark.parametrize("origin", ["http://internal-host:8080", "http://127.0.0.1:8000"])
+def test_a_link_like_the_last_one_rebases_as_a_link_seen_first(origin: str, query: str) -> None:
+    """A link whose text before ``?`` is the last link's is rebased without parsing its path
+    again: what comes out (or is refused) is exactly what the full check gives for it alone."""
+    link = f"{origin}{PATH}?{query}"
+    seen_first = _rebased(_transport(), link)
+    transport = _transport()
+    assert _rebased(transport, f"{origin}{PATH}?limit=10&offset=10") != PaginationError
+    assert _rebased(transport, link) == seen_first
+    assert _rebased(transport, link) == seen_first  # and again, now the last link itself
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        f"http://127.0.0.1:8000{PATH}%0d%0aX-Injected:%201?limit=10&offset=10",
+        "http://127.0.0.1:8000/admin/?limit=10&offset=10",
+        f"http://127.0.0.1:8000{PATH}../../../../admin/?limit=10&offset=10",
+    ],
+)
+def test_a_hostile_link_after_a_good_one_is_still_refused(link: str) -> None:
+    """The last link's check is reused only for the same text before ``?``: any other path is
+    checked in full, however like the last one it looks."""
+    transport = _transport()
+    assert _rebased(transport, f"http://127.0.0.1:8000{PATH}?limit=10&offset=10") != (
+        PaginationError
+    )
+    assert _rebased(transport, link) == PaginationError
