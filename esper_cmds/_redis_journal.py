@@ -252,8 +252,9 @@ class _OpenRedisJournal:
         self.fence = self._check_header(_text(stored))
 
     @asynccontextmanager
-    async def claim(self, chunk: Chunk) -> AsyncIterator[ChunkState]:
-        """Hold `chunk` while the block runs, waiting while another live run holds it."""
+    async def claim(self, chunk: Chunk, *, wait: bool = True) -> AsyncIterator[ChunkState | None]:
+        """Hold `chunk` while the block runs, waiting while another live run holds it (or, with
+        `wait` False, yielding None at once, holding nothing)."""
         key = f"{self._claim_prefix}{chunk.index}"
         field = f"c:{chunk.index}"
         while True:
@@ -268,6 +269,9 @@ class _OpenRedisJournal:
                 return
             if _text(kind) == "mine":
                 break
+            if not wait:
+                yield None  # another run is on it: the caller comes back later
+                return
             await anyio.sleep(self._store.poll)  # another run is on it: see how it ends
         news = _news(_text(value), self._token)
         lost: list[JournalError] = []

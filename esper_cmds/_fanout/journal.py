@@ -114,12 +114,16 @@ class OpenJournal(Protocol):
         run's fence, which `fence` then reads back."""
         ...
 
-    def claim(self, chunk: Chunk) -> AbstractAsyncContextManager[ChunkState]:
+    def claim(
+        self, chunk: Chunk, *, wait: bool = True
+    ) -> AbstractAsyncContextManager[ChunkState | None]:
         """Hold `chunk` for this run while the block runs (no other run sends it meanwhile).
 
         Yields what *other* runs did to the chunk since this journal was opened: its request if
         one created it (nothing is to be sent), or when an attempt of theirs began if they left
-        it in doubt (it is looked up on the server before anything is sent).
+        it in doubt (it is looked up on the server before anything is sent). While another
+        live run holds the chunk, waits for it to let go; with `wait` False, yields None at
+        once instead, holding nothing (the run comes back to the chunk later).
 
         Raises:
             JournalError: The claim cannot be taken or kept (the run stops).
@@ -255,7 +259,7 @@ class Journal:
         _sync_directory(self.path)  # the file's name must survive a crash as well as its bytes
 
     @asynccontextmanager
-    async def claim(self, chunk: Chunk) -> AsyncIterator[ChunkState]:
+    async def claim(self, chunk: Chunk, *, wait: bool = True) -> AsyncIterator[ChunkState | None]:
         """Nothing to take: the lock keeps every other run out of the whole file."""
         yield _NOTHING_NEW
 

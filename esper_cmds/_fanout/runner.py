@@ -15,6 +15,7 @@ import inspect
 import sys
 import uuid
 import warnings
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -207,21 +208,35 @@ class Runner:
 
     async def _pass(self, jobs: Sequence[Job]) -> None:
         todo = iter(jobs)
+        held: deque[Job] = deque()  # chunks another run was working on when their turn came
         async with anyio.create_task_group() as tg:
             for _ in range(min(self._concurrency, len(jobs))):
-                tg.start_soon(self._worker, todo, tg.cancel_scope)
+                tg.start_soon(self._worker, todo, held, tg.cancel_scope)
         if self._fatal is not None:
             raise self._fatal
 
-    async def _worker(self, todo: Iterator[Job], scope: anyio.CancelScope) -> None:
-        for job in todo:  # shared: each job goes to exactly one worker
-            try:
-                outcome = await self._claim_and_settle(job)
+    async def _worker(
+        self, todo: Iterator[Job], held: deque[Job], scope: anyio.CancelScope
+    ) -> None:
+        """Settle jobs from `todo` (shared: each job goes to exactly one worker). A chunk that
+        another run sharing the journal holds is put off to `held`, so that runs started
+        together share the work instead of each waiting behind the other's claims; once `todo`
+        is empty, those are settled, waiting for each to be let go (this worker drains what it
+        put off itself, so none is left behind)."""
+        try:
+            for job in todo:
+                outcome = await self._claim_and_settle(job, wait=False)
+                if outcome is None:
+                    held.append(job)
+                else:
+                    await self._finish(outcome)
+            while held:
+                outcome = await self._claim_and_settle(held.popleft(), wait=True)
+                assert outcome is not None  # a claim that waits always yields the chunk's state
                 await self._finish(outcome)
-            except Exception as exc:  # journal or progress callback: stop the whole run
-                self._fatal = exc
-                scope.cancel()
-                return
+        except Exception as exc:  # journal or progress callback: stop the whole run
+            self._fatal = exc
+            scope.cancel()
 
     async def _finish(self, outcome: ChunkOutcome) -> None:
         self._outcomes[outcome.chunk.index] = outcome
@@ -232,12 +247,15 @@ class Runner:
         if self._emit is not None:
             await self._emit.send(outcome)
 
-    async def _claim_and_settle(self, job: Job) -> ChunkOutcome:
+    async def _claim_and_settle(self, job: Job, *, wait: bool) -> ChunkOutcome | None:
+        """The chunk's outcome; None if another run holds it and `wait` is False."""
         if self._journal is None or job.request_id is not None:
             return await self._settle(job)
         # A journal shared with other runs (another host): the chunk is held while it is
         # settled, and what the others did to it since the journal was read comes first.
-        async with self._journal.claim(job.chunk) as news:
+        async with self._journal.claim(job.chunk, wait=wait) as news:
+            if news is None:
+                return None
             if news.request_id is not None:
                 return Resumed(job.chunk, news.request_id)  # done by another run
             if news.started_at is not None and job.in_doubt_since is None:

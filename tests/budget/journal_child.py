@@ -1,14 +1,18 @@
 """A fan-out on a shared Redis journal in its own process: ``python journal_child.py CONFIG``.
 
 The config names the simulator's loopback URL, its key and enterprise, the devices, the Redis
-URL, the journal's prefix and claim expiry. The process prints its totals as JSON when it
+URL, the journal's prefix and claim expiry, and optionally ``start``: a path the process waits
+for before its fan-out (having created ``<start>.<pid>`` to say it is ready), so that two runs
+start together whatever their start-up times. The process prints its totals as JSON when it
 finishes (unless it is killed first), or ``{"error": ..., "message": ...}`` if the fan-out raised.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,5 +55,15 @@ async def main(config: dict[str, Any]) -> None:
     print_totals(result)
 
 
+def wait_for_start(config: dict[str, Any]) -> None:
+    """Say this process is ready, and wait for the word to start, if the config asks."""
+    if "start" in config:
+        Path(f"{config['start']}.{os.getpid()}").touch()
+        while not Path(config["start"]).exists():
+            time.sleep(0.01)
+
+
 if __name__ == "__main__":
-    anyio.run(main, json.loads(Path(sys.argv[1]).read_text()))
+    settings = json.loads(Path(sys.argv[1]).read_text())
+    wait_for_start(settings)
+    anyio.run(main, settings)

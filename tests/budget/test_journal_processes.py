@@ -49,11 +49,13 @@ def test_two_processes_one_killed_every_device_once(redis: RedisServer, tmp_path
         seed=51,
         seconds={"throttle": 0.05},
     )
-    sim = Simulator(devices=DEVICES, groups=0, offline=0.0, seed=51, faults=faults)
+    # Each call waits a little, so the run lasts long enough to be killed in its middle.
+    sim = Simulator(devices=DEVICES, groups=0, offline=0.0, seed=51, faults=faults, latency=0.03)
     chunks = 100
     prefix = f"procs-{uuid.uuid4().hex[:8]}"
     with sim.serve_in_thread() as url:
         config = tmp_path / "config.json"
+        start = tmp_path / "start"
         config.write_text(
             json.dumps(
                 {
@@ -66,6 +68,7 @@ def test_two_processes_one_killed_every_device_once(redis: RedisServer, tmp_path
                     "redis_url": redis.url,
                     "prefix": prefix,
                     "claim_ttl": 2.0,
+                    "start": str(start),
                 }
             )
         )
@@ -75,6 +78,15 @@ def test_two_processes_one_killed_every_device_once(redis: RedisServer, tmp_path
         survivor = subprocess.Popen(command, env=env, stdout=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 60
+            # Both start their fan-outs together: started one after the other, the first could
+            # finish all 100 chunks before the second had even imported the library.
+            ready = [tmp_path / f"start.{p.pid}" for p in (doomed, survivor)]
+            while not all(r.exists() for r in ready):
+                assert doomed.poll() is None, "a run ended before it started"
+                assert survivor.poll() is None, "a run ended before it started"
+                assert time.monotonic() < deadline, "the runs never got ready"
+                time.sleep(0.01)
+            start.touch()
             # Kill it once both have created chunks: the survivor must report the dead one's.
             while (by := created_by(redis, prefix))[doomed.pid] < 5 or by[survivor.pid] < 5:
                 assert doomed.poll() is None, "the run to kill ended by itself"

@@ -497,3 +497,43 @@ async def test_the_journal_guards_its_own_records(redis: RedisServer) -> None:
         finally:
             await opened.aclose()
             await opened.aclose()  # a second close does nothing
+
+
+@pytest.mark.anyio
+async def test_a_run_goes_on_with_free_chunks_while_another_holds_one(redis: RedisServer) -> None:
+    """A chunk another live run holds is put off, not waited on: a run of one worker settles
+    every other chunk first, then comes back for it once it is let go. (Waiting in turn, two
+    runs started together each sat behind the other's claims, and one did nearly all the work.)
+    """
+    sim = Simulator(devices=500, groups=0, offline=0.0, seed=55)
+    journal = RedisJournal(redis.url, prefix=_prefix(), poll=0.01)
+    async with client_for(sim) as client:
+        plan = _plan(client, sim)
+        claim = f"{journal.prefix}:journal:{{{plan.fingerprint}}}:claim:0"
+        redis.command("SET", claim, "another-run", "PX", "60000")
+        result: list[FanOutResult] = []
+
+        async def run() -> None:
+            result.append(
+                await client.fan_out(
+                    command="REBOOT",
+                    devices=sim.device_ids,
+                    chunk_size=100,
+                    concurrency=1,
+                    journal=journal,
+                    retry=FAST,
+                )
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            with anyio.fail_after(10):
+                while sim.stats.requests_created < 4:  # noqa: ASYNC110 - no event to wait on
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.1)  # the held chunk is not sent meanwhile
+            assert sim.stats.requests_created == 4
+            assert not result
+            redis.command("DEL", claim)
+    assert [type(o) for o in result[0].outcomes] == [Created] * 5
+    assert sim.stats.requests_created == 5
+    _exactly_once(sim)
