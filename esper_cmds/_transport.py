@@ -14,7 +14,6 @@ import copy
 import datetime as dt
 import json as jsonlib
 import logging
-import math
 import random as _random
 import re
 import zlib
@@ -393,7 +392,13 @@ class Transport:
         """
         sent_at: float | None = None
         outcome: _Answer | _Failed | None = None
-        with anyio.move_on_after(math.inf if time_left is None else max(time_left, 0.0)):
+        # The first attempt has nothing to cut short before it is sent: no scope to enter.
+        limit: contextlib.AbstractContextManager[object] = (
+            contextlib.nullcontext()
+            if time_left is None
+            else anyio.move_on_after(max(time_left, 0.0))
+        )
+        with limit:
             async with self._gate.slot():
                 paused = await self._wait_turn(request, policy)
                 if paused is not None:
