@@ -469,7 +469,8 @@ async def test_a_redis_that_stops_answering_mid_create_stops_the_run(
 @pytest.mark.anyio
 async def test_the_journal_guards_its_own_records(redis: RedisServer) -> None:
     """Directly on an open journal: no "started" record once the claim is another run's; a
-    chunk's first request stays recorded; a damaged "created" record is refused."""
+    chunk's first request stays recorded; a chunk another run holds is not waited for when
+    the caller says so; a damaged "created" record is refused."""
     sim = Simulator(devices=300, groups=0, offline=0.0, seed=54)
     journal = RedisJournal(redis.url, prefix=_prefix(), poll=0.01)
     async with client_for(sim) as client:
@@ -480,6 +481,7 @@ async def test_the_journal_guards_its_own_records(redis: RedisServer) -> None:
             await opened.begin(await take_fence(client.commands))
             first, second = plan.chunks[0], plan.chunks[1]
             async with opened.claim(first) as news:
+                assert news is not None  # a claim that waits always yields the chunk's state
                 assert news.request_id is None
                 assert news.started_at is None
                 redis.command("SET", f"{name}:claim:0", "another-run", "PX", "60000")
@@ -490,6 +492,13 @@ async def test_the_journal_guards_its_own_records(redis: RedisServer) -> None:
             redis.command("HSET", name, "c:1", recorded)
             await opened.created(second, request, dt.datetime.now(dt.UTC))
             assert recorded.encode() in redis.command("HGET", name, "c:1")
+            # Held by another live run: with wait=False, None at once, and nothing taken.
+            redis.command("SET", f"{name}:claim:2", "another-run", "PX", "60000")
+            with anyio.fail_after(5):
+                async with opened.claim(plan.chunks[2], wait=False) as held:
+                    assert held is None
+            assert b"another-run" in redis.command("GET", f"{name}:claim:2")
+            redis.command("DEL", f"{name}:claim:2")
             redis.command("HSET", name, "c:2", "r|not-a-uuid")
             with pytest.raises(JournalMismatchError, match="damaged"):
                 async with opened.claim(plan.chunks[2]):
