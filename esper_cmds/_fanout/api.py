@@ -250,12 +250,27 @@ class _Settings:
         self.settled.update((i, o) for i, o in outcomes.items() if not isinstance(o, Failed))
         ordered = tuple(outcomes[c.index] for c in self.plan.chunks)
         if ordered and all(isinstance(o, Resumed) for o in ordered):
+            self._nothing_sent()
+        return FanOutResult(self.plan, ordered, retry=self.retry_failed)
+
+    def _nothing_sent(self) -> None:
+        """Say why a run sent nothing: an earlier run had done it all (a journal reused by
+        mistake, perhaps), or other runs sharing the journal did it while this one ran (what a
+        shared journal is for)."""
+        known = {} if self.journal is None else self.journal.states
+        chunks = len(self.plan.chunks)
+        if all(getattr(known.get(c.index), "request_id", None) for c in self.plan.chunks):
             logger.warning(
                 "nothing was sent: journal %s says every chunk (%d) was created by an earlier"
                 " run; use one journal per intended run",
-                self.journal_path, len(ordered),
+                self.journal_path, chunks,
             )  # fmt: skip
-        return FanOutResult(self.plan, ordered, retry=self.retry_failed)
+        else:
+            logger.info(
+                "nothing was sent by this run: other runs sharing journal %s created every"
+                " chunk (%d) while it ran",
+                self.journal_path, chunks,
+            )  # fmt: skip
 
     async def retry_failed(self, previous: FanOutResult) -> FanOutResult:
         async with self.retrying:  # one retry at a time: the second sees what the first made

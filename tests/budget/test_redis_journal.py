@@ -5,6 +5,7 @@ stops the run with `JournalError`, and the run is resumable once Redis is back."
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import uuid
 from collections import Counter
@@ -546,3 +547,44 @@ async def test_a_run_goes_on_with_free_chunks_while_another_holds_one(redis: Red
     assert [type(o) for o in result[0].outcomes] == [Created] * 5
     assert sim.stats.requests_created == 5
     _exactly_once(sim)
+
+
+@pytest.mark.anyio
+async def test_a_run_whose_chunks_others_created_meanwhile_is_not_warned(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Other runs sharing the journal create every chunk while this run waits on their claims:
+    that is what a shared journal is for, so it is said at INFO, not as the warning for a
+    journal that an earlier run had completed (which a later run does get)."""
+    sim = Simulator(devices=300, groups=0, offline=0.0, seed=56)
+    journal = RedisJournal(redis.url, prefix=_prefix(), poll=0.01)
+    async with client_for(sim) as client:
+        plan = _plan(client, sim)
+        name = f"{journal.prefix}:journal:{{{plan.fingerprint}}}"
+        for chunk in plan.chunks:
+            redis.command("SET", f"{name}:claim:{chunk.index}", "another-run", "PX", "60000")
+
+        async def fan_out() -> FanOutResult:
+            return await client.fan_out(
+                command="REBOOT", devices=sim.device_ids, chunk_size=100, journal=journal
+            )
+
+        with caplog.at_level(logging.INFO, logger="esper_cmds"):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(fan_out)
+                with anyio.fail_after(10):
+                    while b":1" not in redis.command("EXISTS", name):  # noqa: ASYNC110
+                        await anyio.sleep(0.01)  # the run has opened (and begun) the journal
+                for chunk in plan.chunks:
+                    at = dt.datetime.now(dt.UTC).isoformat()
+                    redis.command("HSET", name, f"c:{chunk.index}", f"r|{uuid.uuid4()}|{at}|other")
+                    redis.command("DEL", f"{name}:claim:{chunk.index}")
+            meanwhile = [(r.levelno, r.getMessage()) for r in caplog.records]
+            caplog.clear()
+            again = await fan_out()
+        later = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert sim.stats.requests_created == 0
+    assert [type(o) for o in again.outcomes] == [Resumed] * 3
+    assert not [m for level, m in meanwhile if level >= logging.WARNING]
+    assert [m for level, m in meanwhile if "other runs sharing journal" in m]
+    assert [m for level, m in later if level == logging.WARNING and "earlier run" in m]
