@@ -21,7 +21,7 @@ from ._ratelimit import ClientStatistics, Clock, EventHook, RateLimit, Sleep, Sy
 from ._redis import REDIS_URL_ENV, RedisBackend
 from ._resources import Commands, Devices, Groups
 from ._retry import RetryPolicy
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, HTTPClient, Transport
 from ._validation import parse_uuid
 from ._version import package_version
 from ._watch import wait, watch
@@ -173,7 +173,7 @@ class EsperClient:
             )
         self.enterprise_id: uuid.UUID = parse_uuid(eid, "enterprise_id")
         self.base_url: httpx.URL = _resolve_base_url(tenant, base_url, environ)
-        self._http = httpx.AsyncClient(
+        self._http = HTTPClient(
             timeout=timeout,
             limits=limits,
             transport=transport,
