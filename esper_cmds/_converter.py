@@ -40,6 +40,7 @@ import json
 import re
 import sys
 import sysconfig
+import time
 import types
 import typing
 import uuid
@@ -773,6 +774,19 @@ _PROMOTED_FROM = 32 * 1024
 """A body at least this large (a page of ~130 statuses or ~15 devices) is placed in the oldest
 generation as it is decoded (see `_collector_paused`); a smaller one is not worth a collection."""
 
+# Telling whether another thread ran during a decode takes a per-thread CPU clock as fine as
+# the wall clock; Windows' counts in 15.6 ms ticks (whatever its stated resolution).
+_PROMOTING = (
+    _GENERATIONAL
+    and sys.platform != "win32"
+    and time.get_clock_info("thread_time").resolution <= 1e-6
+)
+
+_ANOTHER_THREAD_RAN = 5e-6
+"""Seconds by which a decode's wall-clock time may exceed its thread's CPU time before another
+thread is taken to have held the GIL meanwhile (without one, the two differ by under 1 µs;
+a hand-over of the GIL alone takes longer)."""
+
 
 @contextlib.contextmanager
 def _collector_paused(size: int) -> Iterator[None]:
@@ -793,26 +807,46 @@ def _collector_paused(size: int) -> Iterator[None]:
     ``gc.freeze()`` and ``gc.unfreeze()`` (two list splices: every tracked object goes to the
     permanent generation and back into the oldest). They are walked again only by a full
     collection, as any long-lived object is; freed by reference counting, they leave it at no
-    cost. An application that froze objects itself (``gc.get_freeze_count()``, before a fork)
-    is left alone: unfreezing would undo what it did. A small body is only decoded paused; if
-    the middle generation is due, it is collected first, for the reason above. Reference
-    counting is unaffected, and the collector resumes (if it was running) on the way out.
+    cost. A small body is only decoded paused; if the middle generation is due, it is
+    collected first, for the reason above. Reference counting is unaffected, and the collector
+    resumes (if it was running) on the way out.
+
+    "All there is in the young generations" holds only if no other thread ran meanwhile: the
+    collector's pause is the whole process's, and another thread's young objects, garbage
+    included, would be moved to the oldest generation with the page, where nothing counts them
+    towards a full collection (a thread making garbage while pages were decoded grew the heap
+    without bound). So the move is made only if the decode's wall-clock time shows no wait for
+    the GIL (`_ANOTHER_THREAD_RAN`); otherwise the page stays young and is collected as any
+    object is. If another thread slipped in between that check and the move (a few bytecodes),
+    a full collection clears what it may have left. An application that froze objects itself
+    (``gc.get_freeze_count()``, before a fork) is left alone throughout: unfreezing would undo
+    what it did.
     """
     if not gc.isenabled():
         yield
         return
     young, middle, _ = gc.get_threshold()
-    promote = _GENERATIONAL and size >= _PROMOTED_FROM and gc.get_freeze_count() == 0
+    promote = _PROMOTING and size >= _PROMOTED_FROM and gc.get_freeze_count() == 0
+    # Wall clock first and last, thread clock inside: any error only makes a wait look longer.
+    began, began_cpu = (time.perf_counter(), time.thread_time()) if promote else (0.0, 0.0)
     if promote or (_GENERATIONAL and young and gc.get_count()[1] > middle):
         gc.collect(1)
     gc.disable()
     try:
         yield
-        if promote:
+        if promote and _alone_since(began, began_cpu) and gc.get_freeze_count() == 0:
             gc.freeze()
             gc.unfreeze()
+            if not _alone_since(began, began_cpu):
+                gc.collect()
     finally:
         gc.enable()
+
+
+def _alone_since(began: float, began_cpu: float) -> bool:
+    """Whether this thread has held the GIL since `began` (wall) / `began_cpu` (its CPU)."""
+    cpu = time.thread_time() - began_cpu
+    return time.perf_counter() - began - cpu < _ANOTHER_THREAD_RAN
 
 
 def decode(content: bytes, cls: type[T]) -> T:

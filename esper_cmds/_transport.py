@@ -18,6 +18,7 @@ import random as _random
 import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from http.cookiejar import Cookie, CookieJar
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -98,8 +99,9 @@ class Transport:
     ) -> None:
         self._http = http
         self._base_url = base_url
-        # The text before the ``?`` of the last link rebased, and the rebased URL's without it.
-        self._last_link = ("", "")
+        # The text before the ``?`` of the last link rebased, and the rebased URL's without it
+        # (None until a link has passed the full check).
+        self._last_link: tuple[str, str] | None = None
         # The key as it may appear in text: itself, stripped, and escaped as repr shows it (an
         # h11 error quotes a header value as bytes).
         forms = (api_key, api_key.strip(), repr(api_key)[1:-1], jsonlib.dumps(api_key)[1:-1])
@@ -161,12 +163,12 @@ class Transport:
         last checked one's is not parsed and checked again; its query is appended to the path
         already rebased (one parse instead of two, as httpx would parse a link given as text).
         """
-        if type(link) is str and "#" not in link:
+        last = self._last_link
+        if last is not None and type(link) is str and "#" not in link:
             head, mark, query = link.partition("?")
-            last_head, last_rebased = self._last_link
-            if mark and head == last_head:
+            if mark and head == last[0]:
                 with contextlib.suppress(Exception):  # whatever httpx refuses: the full path
-                    return httpx.URL(f"{last_rebased}?{query}")
+                    return httpx.URL(f"{last[1]}?{query}")
         rebased = self._rebase_link(link)
         if type(link) is str and "#" not in link:
             self._last_link = (link.partition("?")[0], str(rebased).partition("?")[0])
@@ -622,11 +624,24 @@ def _rebase(base: httpx.URL, raw_path: bytes) -> httpx.URL | None:
         return None
 
 
+class _KeepNothing(CookieJar):
+    """A cookie jar nothing can be put in."""
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        """Keep nothing."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        """Keep nothing."""
+
+
 class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing (see `HTTPClient`)."""
+    """httpx's cookies over a jar that keeps nothing (see `HTTPClient`)."""
+
+    def __init__(self) -> None:
+        super().__init__(_KeepNothing())
 
     def extract_cookies(self, response: httpx.Response) -> None:
-        """Keep none of the response's cookies."""
+        """Keep none of the response's cookies (without httpx adapting it for the jar)."""
 
 
 class HTTPClient(httpx.AsyncClient):
@@ -638,11 +653,13 @@ class HTTPClient(httpx.AsyncClient):
     response), which was ~5 % of the client's CPU for a listing read page by page.
     """
 
-    _no_cookies = _NoCookies()
+    def __init__(self, **settings: Any) -> None:
+        self._no_cookies = _NoCookies()  # its own: nothing one client does reaches another
+        super().__init__(**settings)
 
     @property
     def cookies(self) -> httpx.Cookies:
-        """Always empty."""
+        """Always empty: setting a cookie on it keeps nothing."""
         return self._no_cookies
 
     @cookies.setter

@@ -17,6 +17,8 @@ import pickle
 import random
 import sys
 import sysconfig
+import threading
+import time
 import uuid
 import weakref
 from typing import Any
@@ -38,11 +40,13 @@ from esper_cmds import (
     ScheduleArgs,
     StateTotal,
     TimeType,
+    _converter,
 )
 from esper_cmds._converter import (
     _PROMOTED_FROM,
     _TIERS,
     NotJSONError,
+    converter,
     decode,
     structure,
     unstructure,
@@ -547,11 +551,15 @@ def _statuses_of(objects: list[Any], request_id: str) -> int:
 
 
 @_GENERATIONAL_GC
-def test_a_large_page_is_placed_in_the_oldest_generation_and_young_garbage_collected() -> None:
+def test_a_large_page_is_placed_in_the_oldest_generation_and_young_garbage_collected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A large body's objects go straight to the oldest generation: no collection of the
     young generations (or a full one they would set off) walks them. The young generations
     are collected first, so garbage made before the decode (a cycle, which only the collector
-    frees) is collected, not carried into the oldest."""
+    frees) is collected, not carried into the oldest. (No other thread runs meanwhile; that
+    the decode can tell when one did is tested below, apart from the OS's scheduling noise.)"""
+    monkeypatch.setattr(_converter, "_alone_since", lambda began, began_cpu: True)
     body, request_id = _large_status_page()
 
     class Cycle:
@@ -609,6 +617,125 @@ def test_objects_the_application_froze_stay_frozen() -> None:
         assert _statuses_of(_young(), request_id) == 400
         del page
     finally:
+        gc.unfreeze()
+
+
+def test_a_wait_for_another_thread_shows_and_work_alone_does_not() -> None:
+    """`_alone_since` is False once this thread has waited while another held the GIL, and
+    True after work of its own (tried a few times: the OS may preempt the process, which only
+    costs a page its move)."""
+
+    def busy() -> None:
+        until = time.perf_counter() + 0.002
+        while time.perf_counter() < until:
+            pass
+
+    began, began_cpu = time.perf_counter(), time.thread_time()
+    other = threading.Thread(target=busy)
+    other.start()
+    other.join()
+    assert not _converter._alone_since(began, began_cpu)
+    alone = []
+    for _ in range(20):
+        began, began_cpu = time.perf_counter(), time.thread_time()
+        sum(range(20_000))
+        alone.append(_converter._alone_since(began, began_cpu))
+    assert any(alone)
+
+
+@_GENERATIONAL_GC
+def test_a_thread_slipping_in_just_before_the_move_costs_a_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alone when checked, not when the move is done (another thread slipped in between):
+    whatever it may have left young was moved too, so a full collection clears it."""
+    answers = iter([True, False])
+    monkeypatch.setattr(_converter, "_alone_since", lambda began, began_cpu: next(answers))
+    full: list[int] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    body, _ = _large_status_page()
+    gc.callbacks.append(watch)
+    try:
+        decode(body, Page[CommandStatus])
+    finally:
+        gc.callbacks.remove(watch)
+    assert full == [1]
+    assert next(answers, None) is None  # both checks were made
+
+
+@_GENERATIONAL_GC
+def test_garbage_another_thread_makes_during_decodes_stays_collectable() -> None:
+    """The collector's pause is the whole process's: a thread making garbage cycles while large
+    pages are decoded must not have them moved to the oldest generation with a page, where
+    nothing would ever count them towards a full collection (they piled up by the million)."""
+
+    class Junk:
+        pass
+
+    body, _ = _large_status_page()
+    # An application's heap: a full collection comes only once a quarter as many objects as
+    # it holds have been promoted through the middle generation, which nothing moved counts.
+    heap = [[i] for i in range(300_000)]
+    gc.collect()
+    stop = threading.Event()
+
+    def make_garbage() -> None:
+        while not stop.is_set():
+            junk = Junk()
+            junk.self = junk  # type: ignore[attr-defined]
+            del junk
+
+    thread = threading.Thread(target=make_garbage)
+    thread.start()
+    try:
+        for _ in range(150):
+            decode(body, Page[CommandStatus])
+    finally:
+        stop.set()
+        thread.join()
+    # A cycle alive at a collection may survive it; only a handful ever reach the oldest.
+    assert sum(1 for o in gc.get_objects(generation=2) if type(o) is Junk) < 50
+    del heap
+
+
+@_GENERATIONAL_GC
+def test_an_application_freezing_objects_during_a_decode_keeps_them_frozen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pre-fork server may freeze its heap from another thread while a large page decodes:
+    the decode must not unfreeze it on its way out."""
+    body = _body(page_json([request_json(id=str(uuid.uuid4())) for _ in range(200)]))
+    assert len(body) >= _PROMOTED_FROM
+    in_decode, frozen = threading.Event(), threading.Event()
+
+    class Pausing:
+        """The converter, pausing in the decode's first call into Python (a GIL switch)."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(converter, name)
+
+        def structure(self, value: Any, cls: Any) -> Any:
+            if not in_decode.is_set():
+                in_decode.set()
+                frozen.wait(10)
+            return converter.structure(value, cls)
+
+    monkeypatch.setattr(_converter, "converter", Pausing())
+    thread = threading.Thread(target=decode, args=(body, Page[CommandRequest]))
+    thread.start()
+    try:
+        assert in_decode.wait(10)
+        gc.freeze()
+        frozen.set()
+        thread.join()
+        assert gc.get_freeze_count() > 0
+    finally:
+        frozen.set()
+        thread.join()
         gc.unfreeze()
 
 

@@ -242,3 +242,25 @@ def test_a_hostile_link_after_a_good_one_is_still_refused(link: str) -> None:
         PaginationError
     )
     assert _rebased(transport, link) == PaginationError
+
+
+@pytest.mark.parametrize("link", ["?cursor=abc", "?", "?offset=1&limit=10"])
+def test_a_query_only_link_on_a_fresh_transport_is_checked_in_full(link: str) -> None:
+    """Before any link has passed the full check there is no last link to compare with: a
+    link that is only a query (its text before ``?`` empty) is refused, not sent hostless."""
+    assert _rebased(_transport(), link) == PaginationError
+
+
+@pytest.mark.anyio
+async def test_a_query_only_first_next_link_is_a_pagination_error() -> None:
+    """End to end: the first page's ``next`` is ``?offset=10``; nothing more is sent."""
+    server = PagedServer(30)
+
+    def relative(offset: int, limit: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "next": "?offset=10"} if offset == 0 else body
+
+    server.rewrite = relative
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError):
+            await client.groups.list(page_size=10).to_list(max_items=1000)
+    assert len(server.requests) == 1

@@ -434,3 +434,21 @@ async def test_cookies_a_server_sets_are_neither_kept_nor_sent_back() -> None:
     assert len(sent) == 2
     assert "cookie" not in sent[1].headers
     assert sent[1].headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+def test_each_client_has_its_own_jar_and_it_keeps_nothing() -> None:
+    """Even a cookie set on the client's jar directly is not kept, and no client shares its
+    jar with another (a cookie of one tenant must never reach another's requests)."""
+    from esper_cmds._transport import HTTPClient
+
+    first, second = HTTPClient(), HTTPClient()
+    assert first.cookies is not second.cookies
+    first.cookies.set("sessionid", "tenant-a")
+    first.cookies["other"] = "x"
+    first.cookies.update({"third": "y"})
+    request = second.build_request("GET", f"{BASE_URL}/v1/enterprise/x/devicegroup/")
+    assert "cookie" not in request.headers
+    assert "cookie" not in first.build_request("GET", f"{BASE_URL}/x/").headers
+    assert dict(first.cookies) == {}
+    with pytest.raises(ValueError, match="keeps no cookies"):
+        first.cookies = {"a": "b"}
