@@ -817,8 +817,9 @@ def _collector_paused(size: int) -> Iterator[None]:
     towards a full collection (a thread making garbage while pages were decoded grew the heap
     without bound). So the move is made only if the decode's wall-clock time shows no wait for
     the GIL (`_ANOTHER_THREAD_RAN`); otherwise the page stays young and is collected as any
-    object is. If another thread slipped in between that check and the move (a few bytecodes),
-    a full collection clears what it may have left. An application that froze objects itself
+    object is. If another thread slipped in during the move itself (a few bytecodes, timed
+    apart so that the OS's noise over the whole decode cannot cost one), a full collection
+    clears what it may have left. An application that froze objects itself
     (``gc.get_freeze_count()``, before a fork) is left alone throughout: unfreezing would undo
     what it did.
     """
@@ -827,26 +828,29 @@ def _collector_paused(size: int) -> Iterator[None]:
         return
     young, middle, _ = gc.get_threshold()
     promote = _PROMOTING and size >= _PROMOTED_FROM and gc.get_freeze_count() == 0
-    # Wall clock first and last, thread clock inside: any error only makes a wait look longer.
+    # The order of the clock reads moves the figure by well under a microsecond.
     began, began_cpu = (time.perf_counter(), time.thread_time()) if promote else (0.0, 0.0)
     if promote or (_GENERATIONAL and young and gc.get_count()[1] > middle):
         gc.collect(1)
     gc.disable()
     try:
         yield
-        if promote and _alone_since(began, began_cpu) and gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-            if not _alone_since(began, began_cpu):
-                gc.collect()
+        if promote and gc.get_freeze_count() == 0:
+            checked, checked_cpu = time.perf_counter(), time.thread_time()
+            if _alone(began, began_cpu, checked, checked_cpu):
+                gc.freeze()
+                gc.unfreeze()
+                # Only the move's own few microseconds: a full collection is dear.
+                if not _alone(checked, checked_cpu, time.perf_counter(), time.thread_time()):
+                    gc.collect()
     finally:
         gc.enable()
 
 
-def _alone_since(began: float, began_cpu: float) -> bool:
-    """Whether this thread has held the GIL since `began` (wall) / `began_cpu` (its CPU)."""
-    cpu = time.thread_time() - began_cpu
-    return time.perf_counter() - began - cpu < _ANOTHER_THREAD_RAN
+def _alone(began: float, began_cpu: float, now: float, now_cpu: float) -> bool:
+    """Whether this thread held the GIL all along from `began` to `now` (wall clock), given
+    its CPU time at both (`began_cpu`, `now_cpu`)."""
+    return (now - began) - (now_cpu - began_cpu) < _ANOTHER_THREAD_RAN
 
 
 def decode(content: bytes, cls: type[T]) -> T:

@@ -559,7 +559,7 @@ def test_a_large_page_is_placed_in_the_oldest_generation_and_young_garbage_colle
     are collected first, so garbage made before the decode (a cycle, which only the collector
     frees) is collected, not carried into the oldest. (No other thread runs meanwhile; that
     the decode can tell when one did is tested below, apart from the OS's scheduling noise.)"""
-    monkeypatch.setattr(_converter, "_alone_since", lambda began, began_cpu: True)
+    monkeypatch.setattr(_converter, "_alone", lambda *clocks: True)
     body, request_id = _large_status_page()
 
     class Cycle:
@@ -621,7 +621,7 @@ def test_objects_the_application_froze_stay_frozen() -> None:
 
 
 def test_a_wait_for_another_thread_shows_and_work_alone_does_not() -> None:
-    """`_alone_since` is False once this thread has waited while another held the GIL, and
+    """`_alone` is False once this thread has waited while another held the GIL, and
     True after work of its own (tried a few times: the OS may preempt the process, which only
     costs a page its move)."""
 
@@ -634,12 +634,12 @@ def test_a_wait_for_another_thread_shows_and_work_alone_does_not() -> None:
     other = threading.Thread(target=busy)
     other.start()
     other.join()
-    assert not _converter._alone_since(began, began_cpu)
+    assert not _converter._alone(began, began_cpu, time.perf_counter(), time.thread_time())
     alone = []
     for _ in range(20):
         began, began_cpu = time.perf_counter(), time.thread_time()
         sum(range(20_000))
-        alone.append(_converter._alone_since(began, began_cpu))
+        alone.append(_converter._alone(began, began_cpu, time.perf_counter(), time.thread_time()))
     assert any(alone)
 
 
@@ -650,7 +650,7 @@ def test_a_thread_slipping_in_just_before_the_move_costs_a_full_collection(
     """Alone when checked, not when the move is done (another thread slipped in between):
     whatever it may have left young was moved too, so a full collection clears it."""
     answers = iter([True, False])
-    monkeypatch.setattr(_converter, "_alone_since", lambda began, began_cpu: next(answers))
+    monkeypatch.setattr(_converter, "_alone", lambda *clocks: next(answers))
     full: list[int] = []
 
     def watch(phase: str, info: dict[str, int]) -> None:
