@@ -40,6 +40,7 @@ import json
 import re
 import sys
 import sysconfig
+import threading
 import time
 import types
 import typing
@@ -817,11 +818,10 @@ def _collector_paused(size: int) -> Iterator[None]:
     towards a full collection (a thread making garbage while pages were decoded grew the heap
     without bound). So the move is made only if the decode's wall-clock time shows no wait for
     the GIL (`_ANOTHER_THREAD_RAN`); otherwise the page stays young and is collected as any
-    object is. If another thread slipped in during the move itself (a few bytecodes, timed
-    apart so that the OS's noise over the whole decode cannot cost one), a full collection
-    clears what it may have left. An application that froze objects itself
-    (``gc.get_freeze_count()``, before a fork) is left alone throughout: unfreezing would undo
-    what it did.
+    object is. If another thread may have slipped in during the move itself (a few bytecodes,
+    timed apart; with threads to slip in), a full collection clears what it may have left. An
+    application that froze objects itself (``gc.get_freeze_count()``, before a fork) is left
+    alone throughout: unfreezing would undo what it did.
     """
     if not gc.isenabled():
         yield
@@ -840,8 +840,10 @@ def _collector_paused(size: int) -> Iterator[None]:
             if _alone(began, began_cpu, checked, checked_cpu):
                 gc.freeze()
                 gc.unfreeze()
-                # Only the move's own few microseconds: a full collection is dear.
-                if not _alone(checked, checked_cpu, time.perf_counter(), time.thread_time()):
+                # Only the move's own few microseconds, and only with other threads to have
+                # run: a full collection is dear, and the OS's noise alone sets this off.
+                now, now_cpu = time.perf_counter(), time.thread_time()
+                if not _alone(checked, checked_cpu, now, now_cpu) and threading.active_count() > 1:
                     gc.collect()
     finally:
         gc.enable()
