@@ -163,15 +163,15 @@ class Transport:
         last checked one's is not parsed and checked again; its query is appended to the path
         already rebased (one parse instead of two, as httpx would parse a link given as text).
         """
+        cacheable = type(link) is str and "#" not in link
+        head, mark, query = link.partition("?") if cacheable else ("", "", "")
         last = self._last_link
-        if last is not None and type(link) is str and "#" not in link:
-            head, mark, query = link.partition("?")
-            if mark and head == last[0]:
-                with contextlib.suppress(Exception):  # whatever httpx refuses: the full path
-                    return httpx.URL(f"{last[1]}?{query}")
+        if cacheable and mark and last is not None and head == last[0]:
+            with contextlib.suppress(Exception):  # whatever httpx refuses: the full path
+                return httpx.URL(f"{last[1]}?{query}")
         rebased = self._rebase_link(link)
-        if type(link) is str and "#" not in link:
-            self._last_link = (link.partition("?")[0], str(rebased).partition("?")[0])
+        if cacheable:
+            self._last_link = (head, str(rebased).partition("?")[0])
         return rebased
 
     def _rebase_link(self, link: str) -> httpx.URL:
@@ -628,9 +628,6 @@ class _KeepNothing(CookieJar):
     """A cookie jar nothing can be put in."""
 
     def set_cookie(self, cookie: Cookie) -> None:
-        """Keep nothing."""
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
         """Keep nothing."""
 
 
